@@ -1,0 +1,21 @@
+// Command aijobs runs AI requests as background jobs and follows them. See
+// the README, or run `aijobs` without arguments for the commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/aijobs/aijobs/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, cli.OSEnv(term.IsTerminal(int(os.Stdout.Fd()))), os.Args[1:])
+	stop()
+	os.Exit(code)
+}
