@@ -23,6 +23,10 @@ type Request struct {
 	// Feedback, when set, tells the model why its previous output was
 	// rejected (one retry after a validation failure).
 	Feedback string
+	// Attempt is the job's attempt number, 1-based; 0 means unknown. Real
+	// providers ignore it; the offline provider's [[offline:flaky]] marker
+	// uses it to fail only the first attempt.
+	Attempt int
 }
 
 // Response is what a model produced.

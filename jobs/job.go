@@ -67,6 +67,11 @@ type Job struct {
 
 	// UserID owns the job. It is never sent to clients.
 	UserID string `json:"-"`
+	// UserKey is set when the job runs on the user's own provider key.
+	UserKey bool `json:"-"`
+	// TokensIn and TokensOut add up every attempt that reached the provider.
+	TokensIn  int64 `json:"-"`
+	TokensOut int64 `json:"-"`
 }
 
 // Error is a job's failure or cancellation reason.

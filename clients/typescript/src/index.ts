@@ -1,0 +1,21 @@
+export { createClient } from './client.js';
+export type { AiJobsClient, ClientOptions, CallOptions, GetJobIfChangedOptions, ListJobsOptions } from './client.js';
+export { watchJob, applyEvent, isTerminalEvent } from './watch.js';
+export type { JobWatch, WatchOptions } from './watch.js';
+export {
+  AiJobsError,
+  BadRequestError,
+  UnauthorizedError,
+  NotFoundError,
+  ConflictError,
+  PayloadTooLargeError,
+  ValidationError,
+  RateLimitError,
+  UnavailableError,
+  NetworkError,
+  ERROR_STATUS,
+  isAiJobsError,
+  parseRetryAfter,
+} from './errors.js';
+export type { AiJobsErrorCode } from './errors.js';
+export type * from './types.js';

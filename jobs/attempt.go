@@ -1,0 +1,147 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// The methods in this file are the worker's side of a job. Each is fenced by
+// attempt: only the job's current attempt may write it, so a stale or rescued
+// worker cannot overwrite a newer state. ErrStale and ErrTerminal tell the
+// worker to stop.
+
+// Lost reports whether err means the worker no longer owns the job: a newer
+// attempt took it over, or it was cancelled.
+func Lost(err error) bool { return errorsIsStale(err) }
+
+// Start begins attempt n (1-based) of the job and returns the job.
+func (s *Service) Start(ctx context.Context, jobID string, attempt int) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if j.Terminal {
+			return nil, ErrTerminal
+		}
+		if j.Attempt >= attempt {
+			return nil, ErrStale
+		}
+		now := s.cfg.Now().UTC()
+		j.Status, j.Attempt, j.RetryAt = StatusWorking, attempt, nil
+		if j.StartedAt == nil {
+			j.StartedAt = &now
+		}
+		return &Event{Type: EventStatus, Attempt: attempt}, nil
+	})
+}
+
+func fence(j *Job, attempt int) error {
+	switch {
+	case j.Terminal:
+		return ErrTerminal
+	case j.Attempt != attempt:
+		return ErrStale
+	}
+	return nil
+}
+
+// Report records streamed output and progress. Progress never goes back and
+// stays below 100 until the job completes.
+func (s *Service) Report(ctx context.Context, jobID string, attempt int, intent Intent, text string, progress int) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if err := fence(j, attempt); err != nil {
+			return nil, err
+		}
+		j.Progress = min(max(j.Progress, progress), 99)
+		if intent != "" {
+			j.Intent = intent
+		}
+		if text == "" {
+			return &Event{Type: EventProgress, Intent: j.Intent}, nil
+		}
+		return &Event{Type: EventOutput, Text: text, Intent: j.Intent}, nil
+	})
+}
+
+// Tokens is what one attempt consumed at the provider.
+type Tokens struct{ In, Out int64 }
+
+// Complete ends the job with its result. Only the current attempt of a job
+// that is not terminal may complete it, so a cancelled job never completes.
+func (s *Service) Complete(ctx context.Context, jobID string, attempt int, result Result, used Tokens) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if err := fence(j, attempt); err != nil {
+			return nil, err
+		}
+		j.TokensIn += used.In
+		j.TokensOut += used.Out
+		result.UsageInfo.TokensIn, result.UsageInfo.TokensOut = j.TokensIn, j.TokensOut
+		result.UsageInfo.UserKeyUsed = j.UserKey
+		s.finish(j, StatusCompleted)
+		j.Progress, j.Intent, j.Result, j.Error = 100, result.Intent, MarshalResult(result), nil
+		return &Event{Type: EventCompleted, Result: j.Result, Intent: j.Intent}, nil
+	})
+}
+
+// Retrying records that the attempt failed in a way a later attempt may not,
+// and when that attempt will start.
+func (s *Service) Retrying(ctx context.Context, jobID string, attempt int, at time.Time, why Error, used Tokens) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if err := fence(j, attempt); err != nil {
+			return nil, err
+		}
+		at := at.UTC()
+		j.TokensIn += used.In
+		j.TokensOut += used.Out
+		j.Status, j.RetryAt = StatusRetrying, &at
+		return &Event{Type: EventStatus, Attempt: attempt, RetryAt: &at, Error: &why}, nil
+	})
+}
+
+// Fail ends the job as failed. It is written once, by the last attempt or by
+// an error no attempt can fix.
+func (s *Service) Fail(ctx context.Context, jobID string, attempt int, why Error, used Tokens) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if err := fence(j, attempt); err != nil {
+			return nil, err
+		}
+		j.TokensIn += used.In
+		j.TokensOut += used.Out
+		s.finish(j, StatusFailed)
+		j.Error = &why
+		j.Result, _ = json.Marshal(map[string]string{"error": why.Message})
+		return &Event{Type: EventFailed, Error: j.Error, Result: j.Result}, nil
+	})
+}
+
+// Input returns what the worker needs to run the job: its input and the
+// user's key, opened ("" when the job runs on the server's key).
+func (s *Service) Input(ctx context.Context, jobID string) (input, userKey string, err error) {
+	input, sealed, err := s.store.Input(ctx, jobID)
+	if err != nil || sealed == nil {
+		return input, "", err
+	}
+	key, err := s.keys.Open(sealed, jobID)
+	return input, string(key), err
+}
+
+// AddUsage counts tokens against the job's user for the day.
+func (s *Service) AddUsage(ctx context.Context, userID string, used Tokens) error {
+	if used.In == 0 && used.Out == 0 {
+		return nil
+	}
+	return s.store.AddTokens(ctx, userID, day(s.cfg.Now()), used.In, used.Out)
+}
+
+// UsageOf returns the usage and quota of a job's user, for usage_info.
+func (s *Service) UsageOf(ctx context.Context, userID string) (Usage, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return Usage{}, err
+	}
+	return s.Usage(ctx, u)
+}
+
+// Follow subscribes to one job's events; the worker uses it to hear about a
+// cancellation at once.
+func (s *Service) Follow(userID, jobID string) Subscription {
+	return s.broker.Subscribe(userID, jobID)
+}

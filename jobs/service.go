@@ -1,0 +1,354 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aijobs/aijobs/secret"
+)
+
+// Broker fans events out to watchers once they are committed. The hub
+// package has the in-process implementation and its PostgreSQL notifier.
+type Broker interface {
+	// Publish delivers committed events to subscribers; it never blocks.
+	Publish(evs ...Event)
+	// Subscribe follows one job (jobID set) or all of a user's jobs.
+	Subscribe(userID, jobID string) Subscription
+}
+
+// Subscription is a live feed of events. A subscriber that falls behind is
+// dropped: Dropped is closed and it must resume from the log.
+type Subscription interface {
+	Events() <-chan Event
+	Dropped() <-chan struct{}
+	Close()
+}
+
+// Config configures the Service. Zero values take the defaults given.
+type Config struct {
+	// Retention is how long a finished job stays readable. Defaults to 7 days.
+	Retention time.Duration
+	// MaxInput is the input size limit in bytes. Defaults to 32 KiB.
+	MaxInput int
+	// RequireUserKey is set when the provider needs a key and the server has
+	// none: a submit without user_provided_key is refused.
+	RequireUserKey bool
+	// ValidKey checks a user-provided key's shape. Defaults to 20–256
+	// printable ASCII characters without spaces.
+	ValidKey func(string) bool
+	// StreamTokenTTL is the least time a stream token stays valid. Defaults
+	// to 1 hour.
+	StreamTokenTTL time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
+	c.MaxInput = cmp.Or(c.MaxInput, 32<<10)
+	c.StreamTokenTTL = cmp.Or(c.StreamTokenTTL, time.Hour)
+	if c.ValidKey == nil {
+		c.ValidKey = validKeyShape
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func validKeyShape(k string) bool {
+	if len(k) < 20 || len(k) > 256 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// Service is the one way in to jobs for every transport and for the worker.
+type Service struct {
+	store  Store
+	broker Broker
+	keys   *secret.Keys
+	cfg    Config
+
+	mu sync.Mutex
+	// tokens caches API-token lookups (hash → user) for a few seconds, so a
+	// poll costs one read, not two. Guarded by mu.
+	tokens map[string]cachedUser
+}
+
+type cachedUser struct {
+	user    User
+	expires time.Time
+}
+
+// NewService returns a Service on store, publishing to broker.
+func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
+	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), tokens: map[string]cachedUser{}}
+}
+
+// Authenticate returns the user of an API token.
+func (s *Service) Authenticate(ctx context.Context, token string) (User, error) {
+	if token == "" || strings.HasPrefix(token, secret.StreamTokenPrefix) {
+		return User{}, ErrUnauthorized
+	}
+	hash := secret.HashToken(token)
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.tokens[hash]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.user, nil
+	}
+	u, err := s.store.UserByToken(ctx, hash)
+	if err != nil {
+		return User{}, err
+	}
+	s.mu.Lock()
+	if len(s.tokens) > 10000 {
+		clear(s.tokens)
+	}
+	s.tokens[hash] = cachedUser{user: u, expires: now.Add(10 * time.Second)}
+	s.mu.Unlock()
+	return u, nil
+}
+
+// SubmitRequest is a new AI request.
+type SubmitRequest struct {
+	Input string
+	// UserKey is the user's own provider key ("" for the server's).
+	UserKey string
+	// RequestID makes the submit idempotent ("" for none).
+	RequestID string
+}
+
+// Submit creates a job and queues it. created is false when RequestID was
+// seen before with the same body: the existing job is returned.
+func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Job, created bool, err error) {
+	switch {
+	case strings.TrimSpace(req.Input) == "":
+		return Job{}, false, Errorf(KindInvalid, "invalid_input", "input must not be empty")
+	case len(req.Input) > s.cfg.MaxInput:
+		return Job{}, false, Errorf(KindTooLarge, "input_too_large", "input is %d bytes; the limit is %d", len(req.Input), s.cfg.MaxInput)
+	case !utf8.ValidString(req.Input):
+		return Job{}, false, Errorf(KindInvalid, "invalid_input", "input must be valid UTF-8")
+	case len(req.RequestID) > 200:
+		return Job{}, false, Errorf(KindInvalid, "invalid_field", "request_id is longer than 200 characters")
+	case req.UserKey != "" && !s.cfg.ValidKey(req.UserKey):
+		return Job{}, false, Errorf(KindInvalid, "invalid_key", "user_provided_key does not look like an API key")
+	case req.UserKey == "" && s.cfg.RequireUserKey:
+		return Job{}, false, Errorf(KindInvalid, "no_server_key", "this server has no provider key configured: send user_provided_key")
+	}
+	now := s.cfg.Now().UTC()
+	id := "job_" + strings.ToLower(rand.Text()) // 128 random bits
+	nj := NewJob{
+		Job: Job{
+			ID: id, UserID: u.ID, Status: StatusQueued, CreatedAt: now,
+			ExpiresAt: now.Add(s.cfg.Retention), UserKey: req.UserKey != "",
+		},
+		First: Event{Type: EventStatus, At: now, Status: StatusQueued},
+		Input: req.Input,
+		Day:   day(now), Quota: u.DailyQuota,
+	}
+	if req.RequestID != "" {
+		sum := sha256.Sum256([]byte(req.Input + "\x00" + req.UserKey))
+		nj.RequestKey, nj.BodyHash = req.RequestID, hex.EncodeToString(sum[:])
+	}
+	if req.UserKey != "" {
+		nj.SealedKey = s.keys.Seal([]byte(req.UserKey), id)
+	}
+	job, created, err = s.store.Create(ctx, nj)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("submit: %w", err)
+	}
+	if created {
+		first := nj.First
+		first.JobID, first.UserID, first.Seq = job.ID, u.ID, job.Seq
+		s.broker.Publish(first)
+	}
+	return job, created, nil
+}
+
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// Get returns the user's job; another user's job is ErrNotFound.
+func (s *Service) Get(ctx context.Context, userID, jobID string) (Job, error) {
+	j, err := s.store.Job(ctx, jobID)
+	if err != nil {
+		return Job{}, err
+	}
+	if j.UserID != userID {
+		return Job{}, ErrNotFound
+	}
+	return j, nil
+}
+
+// ListRequest pages through a user's jobs.
+type ListRequest struct {
+	Status Status
+	Limit  int
+	Cursor string
+}
+
+// List returns a page of the user's jobs, newest first, and the cursor of
+// the next page ("" at the end).
+func (s *Service) List(ctx context.Context, userID string, req ListRequest) ([]Job, string, error) {
+	if req.Status != "" && !req.Status.Valid() {
+		return nil, "", Errorf(KindInvalid, "invalid_field", "status must be one of queued, working, retrying, completed, failed, cancelled")
+	}
+	if req.Limit == 0 {
+		req.Limit = 20
+	}
+	if req.Limit < 1 || req.Limit > 100 {
+		return nil, "", Errorf(KindInvalid, "invalid_field", "limit must be between 1 and 100")
+	}
+	f := ListFilter{Status: req.Status, Limit: req.Limit + 1}
+	if req.Cursor != "" {
+		j, err := s.Get(ctx, userID, req.Cursor)
+		if err != nil {
+			return nil, "", Errorf(KindInvalid, "invalid_field", "cursor is not valid (its job may have expired)")
+		}
+		f.BeforeCreated, f.BeforeID = j.CreatedAt, j.ID
+	}
+	list, err := s.store.List(ctx, userID, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > req.Limit {
+		list = list[:req.Limit]
+		next = list[len(list)-1].ID
+	}
+	return list, next, nil
+}
+
+// Cancel cancels the user's job. A terminal job is ErrTerminal. The worker
+// notices within moments (its next write is refused and the broker tells it).
+func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error) {
+	if _, err := s.Get(ctx, userID, jobID); err != nil {
+		return Job{}, err
+	}
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if j.Terminal {
+			return nil, ErrTerminal
+		}
+		s.finish(j, StatusCancelled)
+		j.Error = &Error{Code: "cancelled", Message: "cancelled by the user"}
+		return &Event{Type: EventCancelled, Error: j.Error}, nil
+	})
+}
+
+// Usage returns the user's usage for the current UTC day.
+func (s *Service) Usage(ctx context.Context, u User) (Usage, error) {
+	now := s.cfg.Now().UTC()
+	usage, err := s.store.Usage(ctx, u.ID, day(now))
+	if err != nil {
+		return Usage{}, err
+	}
+	usage.RequestsLimit = u.DailyQuota
+	usage.RequestsRemaining = max(u.DailyQuota-usage.RequestsUsed, 0)
+	usage.ResetsAt = time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+	return usage, nil
+}
+
+// update runs fn on the job in one transaction, then publishes its event.
+func (s *Service) update(ctx context.Context, jobID string, fn func(*Job) (*Event, error)) (Job, error) {
+	now := s.cfg.Now().UTC()
+	j, ev, err := s.store.Update(ctx, jobID, func(j *Job) (*Event, error) {
+		ev, err := fn(j)
+		if err != nil {
+			return nil, err
+		}
+		ev.At, ev.Status, ev.Progress = now, j.Status, j.Progress
+		return ev, nil
+	})
+	if err != nil {
+		return j, err
+	}
+	s.broker.Publish(ev)
+	return j, nil
+}
+
+// finish moves j to a terminal status and starts its retention clock.
+func (s *Service) finish(j *Job, status Status) {
+	now := s.cfg.Now().UTC()
+	j.Status, j.Terminal, j.FinishedAt, j.RetryAt = status, true, &now, nil
+	j.ExpiresAt = now.Add(s.cfg.Retention)
+}
+
+// StreamToken returns a read-only token for the streams of one job of the
+// user (jobID set) or of all the user's jobs, and when it expires. Tokens are
+// stable within an hour-aligned window so a 304 keeps a valid one.
+func (s *Service) StreamToken(userID, jobID string) (string, time.Time) {
+	ttl := s.cfg.StreamTokenTTL
+	exp := s.cfg.Now().Truncate(ttl).Add(2 * ttl)
+	scope := "user:" + userID
+	if jobID != "" {
+		scope = "job:" + jobID + ":" + userID
+	}
+	return s.keys.SignStream(scope, exp), exp
+}
+
+// StreamAccess is what a stream token grants.
+type StreamAccess struct {
+	UserID string
+	// JobID is set when the token is scoped to one job.
+	JobID string
+}
+
+// VerifyStreamToken checks a stream token.
+func (s *Service) VerifyStreamToken(token string) (StreamAccess, error) {
+	scope, err := s.keys.VerifyStream(token, s.cfg.Now())
+	if err != nil {
+		return StreamAccess{}, ErrUnauthorized
+	}
+	if rest, ok := strings.CutPrefix(scope, "job:"); ok {
+		job, user, _ := strings.Cut(rest, ":")
+		return StreamAccess{UserID: user, JobID: job}, nil
+	}
+	return StreamAccess{UserID: strings.TrimPrefix(scope, "user:")}, nil
+}
+
+// Cleanup deletes finished jobs past their expiry, in batches, and says how
+// many went.
+func (s *Service) Cleanup(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.store.DeleteExpired(ctx, s.cfg.Now(), 500)
+		total += n
+		if err != nil || n < 500 {
+			return total, err
+		}
+	}
+}
+
+// MarshalResult encodes a completed job's result.
+func MarshalResult(r Result) json.RawMessage {
+	b, _ := json.Marshal(r) // Result has only marshalable fields
+	return b
+}
+
+// errorsIsStale reports whether err means the worker lost the job.
+func errorsIsStale(err error) bool {
+	return errors.Is(err, ErrStale) || errors.Is(err, ErrTerminal)
+}

@@ -1,0 +1,80 @@
+package jobs
+
+import (
+	"context"
+	"time"
+)
+
+// User is someone who submits jobs.
+type User struct {
+	ID   string
+	Name string
+	// DailyQuota is how many server-key requests the user may make per UTC day.
+	DailyQuota int64
+}
+
+// NewJob is what Store.Create writes: the job, its first event and, in the
+// same transaction, its place in the queue.
+type NewJob struct {
+	Job   Job
+	First Event
+	Input string
+	// RequestKey and BodyHash make the submit idempotent (empty: not).
+	RequestKey string
+	BodyHash   string
+	// SealedKey is the user's provider key, already sealed (nil: none).
+	SealedKey []byte
+	// Day is the quota day; Quota the user's limit on it. Jobs on the user's
+	// own key are counted but not limited.
+	Day   string
+	Quota int64
+}
+
+// ListFilter selects and pages a user's jobs, newest first.
+type ListFilter struct {
+	Status Status
+	Limit  int
+	// Before is the cursor: jobs created strictly before this one.
+	BeforeCreated time.Time
+	BeforeID      string
+}
+
+// Store is what the service needs from the database. Implementations turn
+// "no rows" into ErrNotFound and an unreachable database into ErrUnavailable.
+type Store interface {
+	// Create writes a new job, or returns the existing one (created false)
+	// when RequestKey was used before with the same BodyHash. A different
+	// body is ErrIdempotency; a user over quota gets a KindLimited problem.
+	Create(ctx context.Context, nj NewJob) (job Job, created bool, err error)
+	// Job reads one job by id, whoever owns it.
+	Job(ctx context.Context, id string) (Job, error)
+	// List reads a user's jobs.
+	List(ctx context.Context, userID string, f ListFilter) ([]Job, error)
+	// Unfinished reads a user's jobs that are not terminal, newest first.
+	Unfinished(ctx context.Context, userID string, limit int) ([]Job, error)
+	// Update changes one job in a transaction: fn sees the current row and
+	// either returns an error (nothing is written) or the event describing
+	// its change, which is appended with the next seq and user seq. A job
+	// that becomes terminal loses its sealed key in the same transaction.
+	Update(ctx context.Context, id string, fn func(*Job) (*Event, error)) (Job, Event, error)
+	// Events reads a job's events with seq > after, oldest first.
+	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
+	// UserEvents reads a user's events with user_seq > after, oldest first.
+	UserEvents(ctx context.Context, userID string, after int64, limit int) ([]Event, error)
+	// UserSeqRange reads the lowest user_seq still kept and the newest given.
+	UserSeqRange(ctx context.Context, userID string) (oldest, newest int64, err error)
+	// Input reads what the worker needs: the input and the sealed key (nil
+	// if none or already deleted).
+	Input(ctx context.Context, jobID string) (input string, sealedKey []byte, err error)
+	// AddTokens adds tokens used to the user's usage of the day.
+	AddTokens(ctx context.Context, userID, day string, in, out int64) error
+	// Usage reads the user's usage of the day.
+	Usage(ctx context.Context, userID, day string) (Usage, error)
+	// UserByID reads one user.
+	UserByID(ctx context.Context, id string) (User, error)
+	// UserByToken finds the user of an API token by the token's hash.
+	UserByToken(ctx context.Context, hash string) (User, error)
+	// DeleteExpired deletes up to limit finished jobs whose expires_at has
+	// passed, with their events, and says how many went.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}

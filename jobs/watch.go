@@ -1,0 +1,207 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrSlow ends a stream whose client fell behind the live feed; the client
+// resumes from its last event id and loses nothing.
+var ErrSlow = errors.New("subscriber fell behind")
+
+// Wait long-polls one job: it returns as soon as the job's seq passes since
+// (or the job is terminal), or after timeout with the job as it is.
+func (s *Service) Wait(ctx context.Context, userID, jobID string, since int64, timeout time.Duration) (Job, error) {
+	j, err := s.Get(ctx, userID, jobID)
+	if err != nil || j.Seq > since || j.Terminal || timeout <= 0 {
+		return j, err
+	}
+	sub := s.broker.Subscribe(userID, jobID)
+	defer sub.Close()
+	// Read again now that we are subscribed: a change between the first read
+	// and the subscription would otherwise be missed until the timeout.
+	if j, err = s.store.Job(ctx, jobID); err != nil || j.Seq > since {
+		return j, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case ev := <-sub.Events():
+			if ev.Seq <= since {
+				continue
+			}
+		case <-sub.Dropped():
+		case <-t.C:
+		case <-ctx.Done():
+			return j, ctx.Err()
+		}
+		return s.store.Job(ctx, jobID)
+	}
+}
+
+// WatchOptions tunes a watch.
+type WatchOptions struct {
+	// After is the client's position: the last seq (job stream) or user seq
+	// (user stream) it has. Negative means none: start with snapshots.
+	After int64
+	// Heartbeat, when positive, calls Beat at that interval while idle.
+	Heartbeat time.Duration
+	Beat      func() error
+}
+
+const replayPage = 500
+
+// Watch sends one job's events to send, in seq order, none twice and none
+// missing: it subscribes first, then replays the log after opts.After, then
+// follows live. A stream without a position (or a position the log cannot
+// serve) starts with a snapshot or resync event. It returns nil after the
+// terminal event, ErrSlow if the client fell behind, or the first error.
+func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(Event) error) error {
+	if _, err := s.Get(ctx, userID, jobID); err != nil {
+		return err
+	}
+	sub := s.broker.Subscribe(userID, jobID)
+	defer sub.Close()
+	j, err := s.store.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	last := opts.After
+	if last < 0 || last > j.Seq {
+		typ := EventSnapshot
+		if last > j.Seq {
+			typ = EventResync // the client is ahead of this server's log
+		}
+		if err := send(snapshotEvent(typ, j, j.Seq)); err != nil {
+			return err
+		}
+		last = j.Seq
+	}
+	done := j.Terminal && last >= j.Seq
+	catchUp := func() error {
+		for !done {
+			evs, err := s.store.Events(ctx, jobID, last, replayPage)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if err := send(ev); err != nil {
+					return err
+				}
+				last, done = ev.Seq, ev.Type.Terminal()
+			}
+			if len(evs) < replayPage {
+				return nil
+			}
+		}
+		return nil
+	}
+	if err := catchUp(); err != nil {
+		return err
+	}
+	return s.follow(ctx, sub, opts, func(ev Event) error {
+		switch {
+		case ev.Seq <= last:
+			return nil // replayed already
+		case ev.Seq > last+1:
+			return catchUp() // a gap (another node's batch): read it from the log
+		}
+		last, done = ev.Seq, ev.Type.Terminal()
+		return send(ev)
+	}, func() bool { return done })
+}
+
+// WatchUser sends all of a user's events, ordered by user seq. Without a
+// position (or with one the log no longer holds) it starts with a snapshot
+// (or resync) event per unfinished job. It ends only with ctx, ErrSlow or an
+// error.
+func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
+	sub := s.broker.Subscribe(userID, "")
+	defer sub.Close()
+	oldest, newest, err := s.store.UserSeqRange(ctx, userID)
+	if err != nil {
+		return err
+	}
+	last := opts.After
+	if last < 0 || last > newest || last+1 < oldest {
+		typ := EventSnapshot
+		if last >= 0 {
+			typ = EventResync
+		}
+		unfinished, err := s.store.Unfinished(ctx, userID, 1000)
+		if err != nil {
+			return err
+		}
+		for _, j := range unfinished {
+			ev := snapshotEvent(typ, j, j.Seq)
+			ev.UserSeq = newest
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+		last = newest
+	}
+	catchUp := func() error {
+		for {
+			evs, err := s.store.UserEvents(ctx, userID, last, replayPage)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if err := send(ev); err != nil {
+					return err
+				}
+				last = ev.UserSeq
+			}
+			if len(evs) < replayPage {
+				return nil
+			}
+		}
+	}
+	if err := catchUp(); err != nil {
+		return err
+	}
+	return s.follow(ctx, sub, opts, func(ev Event) error {
+		switch {
+		case ev.UserSeq <= last:
+			return nil
+		case ev.UserSeq > last+1:
+			return catchUp()
+		}
+		last = ev.UserSeq
+		return send(ev)
+	}, func() bool { return false })
+}
+
+// follow delivers live events from sub to handle until done, with heartbeats.
+func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOptions, handle func(Event) error, done func() bool) error {
+	var beat <-chan time.Time
+	if opts.Heartbeat > 0 && opts.Beat != nil {
+		t := time.NewTicker(opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	for !done() {
+		select {
+		case ev := <-sub.Events():
+			if err := handle(ev); err != nil {
+				return err
+			}
+		case <-beat:
+			if err := opts.Beat(); err != nil {
+				return err
+			}
+		case <-sub.Dropped():
+			return ErrSlow
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func snapshotEvent(typ EventType, j Job, seq int64) Event {
+	return Event{JobID: j.ID, UserID: j.UserID, Seq: seq, Type: typ, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
+}

@@ -1,0 +1,378 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+var _ jobs.Store = (*Store)(nil)
+
+const jobColumns = `id, user_id, status, progress, seq, intent, attempt, user_key, result, error_code, error_message,
+	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(row scanner) (jobs.Job, error) {
+	var (
+		j                          jobs.Job
+		status, intent             string
+		userKey                    int
+		result, errCode, errMsg    sql.NullString
+		retryAt, started, finished sql.NullInt64
+		created, expires           int64
+	)
+	err := row.Scan(&j.ID, &j.UserID, &status, &j.Progress, &j.Seq, &intent, &j.Attempt, &userKey, &result, &errCode, &errMsg,
+		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires)
+	if err != nil {
+		return j, err
+	}
+	j.Status, j.Intent, j.UserKey = jobs.Status(status), jobs.Intent(intent), userKey != 0
+	j.Terminal = j.Status.Terminal()
+	if result.Valid {
+		j.Result = json.RawMessage(result.String)
+	}
+	if errCode.Valid {
+		j.Error = &jobs.Error{Code: errCode.String, Message: errMsg.String}
+	}
+	j.RetryAt, j.StartedAt, j.FinishedAt = fromNullMicros(retryAt), fromNullMicros(started), fromNullMicros(finished)
+	j.CreatedAt, j.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return j, nil
+}
+
+// Create implements jobs.Store.
+func (s *Store) Create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, error) {
+	j, created, err := s.create(ctx, nj)
+	if err != nil && s.d.uniqueViolation(err) {
+		// A concurrent submit with the same request key won the race: this
+		// one now finds its job and answers like a retry.
+		j, created, err = s.create(ctx, nj)
+	}
+	return j, created, wrap(err, "create job")
+}
+
+func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return jobs.Job{}, false, err
+	}
+	defer tx.Rollback()
+	if nj.RequestKey != "" {
+		var id, hash string
+		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, body_hash FROM aijobs_jobs WHERE user_id = ? AND request_key = ?`), nj.Job.UserID, nj.RequestKey).Scan(&id, &hash)
+		switch {
+		case err == nil && hash != nj.BodyHash:
+			return jobs.Job{}, false, jobs.ErrIdempotency
+		case err == nil:
+			j, err := scanJob(tx.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`), id))
+			return j, false, err
+		case err != sql.ErrNoRows:
+			return jobs.Job{}, false, err
+		}
+	}
+	if err := s.countRequest(ctx, tx, nj); err != nil {
+		return jobs.Job{}, false, err
+	}
+	j := nj.Job
+	var requestKey any
+	if nj.RequestKey != "" {
+		requestKey = nj.RequestKey
+	}
+	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at)
+		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`),
+		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro())
+	if err != nil {
+		return jobs.Job{}, false, err
+	}
+	if nj.SealedKey != nil {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_sealed_keys (job_id, sealed) VALUES (?, ?)`), j.ID, base64.StdEncoding.EncodeToString(nj.SealedKey)); err != nil {
+			return jobs.Job{}, false, err
+		}
+	}
+	first := nj.First
+	j, _, err = s.appendEvent(ctx, tx, j, &first)
+	if err != nil {
+		return jobs.Job{}, false, err
+	}
+	if s.enqueue == nil {
+		return jobs.Job{}, false, fmt.Errorf("no queue configured")
+	}
+	if err := s.enqueue(ctx, tx, j.ID); err != nil {
+		return jobs.Job{}, false, fmt.Errorf("enqueue: %w", err)
+	}
+	return j, true, tx.Commit()
+}
+
+// countRequest counts the submit against the user's day and refuses it when
+// a server-key request would go over quota.
+func (s *Store) countRequest(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) error {
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING`), nj.Job.UserID, nj.Day); err != nil {
+		return err
+	}
+	if nj.Job.UserKey {
+		_, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_usage SET user_key_requests = user_key_requests + 1 WHERE user_id = ? AND day = ?`), nj.Job.UserID, nj.Day)
+		return err
+	}
+	res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_usage SET requests = requests + 1 WHERE user_id = ? AND day = ? AND requests < ?`), nj.Job.UserID, nj.Day, nj.Quota)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return &jobs.Problem{Kind: jobs.KindLimited, Code: "quota_exceeded", Message: fmt.Sprintf("daily quota of %d requests used up; use your own key or wait for the reset", nj.Quota), RetryAfter: untilNextDay(time.Now())}
+	}
+	return nil
+}
+
+func untilNextDay(now time.Time) time.Duration {
+	now = now.UTC()
+	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now)
+}
+
+// appendEvent stores job j with ev applied: the next seq and user seq, the
+// job row and the event row. j must be locked by the transaction.
+func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Event) (jobs.Job, jobs.Event, error) {
+	j.Seq++
+	j.Terminal = j.Status.Terminal()
+	var userSeq int64
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`UPDATE aijobs_users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq`), j.UserID).Scan(&userSeq); err != nil {
+		return j, *ev, fmt.Errorf("next user seq: %w", err)
+	}
+	ev.JobID, ev.UserID, ev.Seq, ev.UserSeq = j.ID, j.UserID, j.Seq, userSeq
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return j, *ev, fmt.Errorf("encode event: %w", err)
+	}
+	var result, errCode, errMsg any
+	if j.Result != nil {
+		result = string(j.Result)
+	}
+	if j.Error != nil {
+		errCode, errMsg = j.Error.Code, j.Error.Message
+	}
+	_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET status = ?, progress = ?, seq = ?, intent = ?, attempt = ?, result = ?,
+		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?
+		WHERE id = ?`),
+		string(j.Status), j.Progress, j.Seq, string(j.Intent), j.Attempt, result, errCode, errMsg, nullMicros(j.RetryAt),
+		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), j.ID)
+	if err != nil {
+		return j, *ev, fmt.Errorf("update job: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, ?, ?, ?)`),
+		j.ID, j.Seq, j.UserID, userSeq, string(ev.Type), string(data)); err != nil {
+		return j, *ev, fmt.Errorf("insert event: %w", err)
+	}
+	if j.Terminal {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_sealed_keys WHERE job_id = ?`), j.ID); err != nil {
+			return j, *ev, fmt.Errorf("delete sealed key: %w", err)
+		}
+	}
+	return j, *ev, nil
+}
+
+// Update implements jobs.Store.
+func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Event, error)) (jobs.Job, jobs.Event, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return jobs.Job{}, jobs.Event{}, wrap(err, "begin update of job "+id)
+	}
+	defer tx.Rollback()
+	j, err := scanJob(tx.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`+s.d.forUpdate()), id))
+	if err != nil {
+		return jobs.Job{}, jobs.Event{}, wrap(err, "read job "+id)
+	}
+	ev, err := fn(&j)
+	if err != nil {
+		return j, jobs.Event{}, err
+	}
+	j, e, err := s.appendEvent(ctx, tx, j, ev)
+	if err != nil {
+		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
+	}
+	return j, e, wrap(tx.Commit(), "commit update of job "+id)
+}
+
+// Job implements jobs.Store.
+func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
+	j, err := scanJob(s.r.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`), id))
+	return j, wrap(err, "read job")
+}
+
+// List implements jobs.Store.
+func (s *Store) List(ctx context.Context, userID string, f jobs.ListFilter) ([]jobs.Job, error) {
+	q := `SELECT ` + jobColumns + ` FROM aijobs_jobs WHERE user_id = ?`
+	args := []any{userID}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, string(f.Status))
+	}
+	if f.BeforeID != "" {
+		c := f.BeforeCreated.UnixMicro()
+		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, c, c, f.BeforeID)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	return s.queryJobs(ctx, q, args...)
+}
+
+// Unfinished implements jobs.Store.
+func (s *Store) Unfinished(ctx context.Context, userID string, limit int) ([]jobs.Job, error) {
+	return s.queryJobs(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE user_id = ? AND finished_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`, userID, limit)
+}
+
+func (s *Store) queryJobs(ctx context.Context, q string, args ...any) ([]jobs.Job, error) {
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, wrap(err, "list jobs")
+	}
+	defer rows.Close()
+	var out []jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, wrap(err, "scan job")
+		}
+		out = append(out, j)
+	}
+	return out, wrap(rows.Err(), "list jobs")
+}
+
+// Events implements jobs.Store.
+func (s *Store) Events(ctx context.Context, jobID string, after int64, limit int) ([]jobs.Event, error) {
+	return s.queryEvents(ctx, `SELECT user_id, user_seq, data FROM aijobs_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, limit)
+}
+
+// UserEvents implements jobs.Store.
+func (s *Store) UserEvents(ctx context.Context, userID string, after int64, limit int) ([]jobs.Event, error) {
+	return s.queryEvents(ctx, `SELECT user_id, user_seq, data FROM aijobs_events WHERE user_id = ? AND user_seq > ? ORDER BY user_seq LIMIT ?`, userID, after, limit)
+}
+
+func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.Event, error) {
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, wrap(err, "read events")
+	}
+	defer rows.Close()
+	var out []jobs.Event
+	for rows.Next() {
+		var (
+			ev   jobs.Event
+			data string
+		)
+		if err := rows.Scan(&ev.UserID, &ev.UserSeq, &data); err != nil {
+			return nil, wrap(err, "scan event")
+		}
+		userID, userSeq := ev.UserID, ev.UserSeq
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		ev.UserID, ev.UserSeq = userID, userSeq
+		out = append(out, ev)
+	}
+	return out, wrap(rows.Err(), "read events")
+}
+
+// UserSeqRange implements jobs.Store.
+func (s *Store) UserSeqRange(ctx context.Context, userID string) (int64, int64, error) {
+	var oldest sql.NullInt64
+	var newest int64
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`), userID, userID).Scan(&oldest, &newest)
+	if !oldest.Valid {
+		oldest.Int64 = newest + 1
+	}
+	return oldest.Int64, newest, wrap(err, "read user event range")
+}
+
+// Input implements jobs.Store.
+func (s *Store) Input(ctx context.Context, jobID string) (string, []byte, error) {
+	var (
+		input  string
+		sealed sql.NullString
+	)
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT j.input, k.sealed FROM aijobs_jobs j LEFT JOIN aijobs_sealed_keys k ON k.job_id = j.id WHERE j.id = ?`), jobID).Scan(&input, &sealed)
+	if err != nil {
+		return "", nil, wrap(err, "read job input")
+	}
+	if !sealed.Valid {
+		return input, nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(sealed.String)
+	if err != nil {
+		return "", nil, fmt.Errorf("decode sealed key of job %s: %w", jobID, err)
+	}
+	return input, key, nil
+}
+
+// AddTokens implements jobs.Store.
+func (s *Store) AddTokens(ctx context.Context, userID, day string, in, out int64) error {
+	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, tokens_in, tokens_out) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = aijobs_usage.tokens_in + excluded.tokens_in, tokens_out = aijobs_usage.tokens_out + excluded.tokens_out`),
+		userID, day, in, out)
+	return wrap(err, "add token usage")
+}
+
+// Usage implements jobs.Store.
+func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, error) {
+	var u jobs.Usage
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT requests, user_key_requests, tokens_in, tokens_out FROM aijobs_usage WHERE user_id = ? AND day = ?`), userID, day).
+		Scan(&u.RequestsUsed, &u.UserKeyRequests, &u.TokensIn, &u.TokensOut)
+	if err == sql.ErrNoRows {
+		return u, nil
+	}
+	return u, wrap(err, "read usage")
+}
+
+// DeleteExpired implements jobs.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, wrap(err, "begin cleanup")
+	}
+	defer tx.Rollback()
+	sel := `SELECT id FROM aijobs_jobs WHERE finished_at IS NOT NULL AND expires_at < ? ORDER BY expires_at LIMIT ?`
+	for _, q := range []string{
+		`DELETE FROM aijobs_events WHERE job_id IN (` + sel + `)`,
+		`DELETE FROM aijobs_sealed_keys WHERE job_id IN (` + sel + `)`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), now.UnixMicro(), limit); err != nil {
+			return 0, wrap(err, "delete expired events")
+		}
+	}
+	res, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_jobs WHERE id IN (`+sel+`)`), now.UnixMicro(), limit)
+	if err != nil {
+		return 0, wrap(err, "delete expired jobs")
+	}
+	n, _ := res.RowsAffected()
+	return int(n), wrap(tx.Commit(), "commit cleanup")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}

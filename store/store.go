@@ -1,0 +1,164 @@
+// Package store keeps aijobs' own tables — users, tokens, jobs, the job event
+// log, sealed keys and usage — in SQLite (the embedded default) or
+// PostgreSQL, with one set of portable SQL. Every difference between the two
+// dialects lives in dialect.go.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// Store is the SQL store. It is safe for concurrent use.
+type Store struct {
+	// w takes every write. On SQLite it has exactly one connection (the only
+	// way SQLite's writers never see "database is locked").
+	w *sql.DB
+	// r serves reads: a read-only pool on SQLite (WAL lets readers run beside
+	// the writer), the same pool as w on PostgreSQL.
+	r *sql.DB
+	// pool is the pgx pool on PostgreSQL, nil on SQLite.
+	pool *pgxpool.Pool
+	d    dialect
+	// enqueue inserts the River job for a new aijobs job in the same
+	// transaction. Set by the queue with SetEnqueuer before use.
+	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) error
+}
+
+// Open connects to the database named by url: "sqlite:PATH" (the file is
+// created if missing) or "postgres://…". It does not migrate; call Migrate.
+func Open(ctx context.Context, url string) (*Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres(ctx, url)
+	}
+	return nil, fmt.Errorf("database url %q: want sqlite:PATH or postgres://…", url)
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	const pragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_txlock=immediate&"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?mode=ro&"+pragmas)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s read-only: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return &Store{w: w, r: r, d: sqliteDialect{}}, nil
+}
+
+func openPostgres(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &Store{w: db, r: db, pool: pool, d: postgresDialect{}}, nil
+}
+
+// SetEnqueuer sets the function that inserts the River job of a new aijobs
+// job inside the submit transaction.
+func (s *Store) SetEnqueuer(f func(ctx context.Context, tx *sql.Tx, jobID string) error) {
+	s.enqueue = f
+}
+
+// DB is the write pool, for River's database/sql drivers.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Pool is the pgx pool on PostgreSQL (nil on SQLite), for River's pgx driver
+// and the LISTEN/NOTIFY notifier.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Postgres reports whether the store is on PostgreSQL.
+func (s *Store) Postgres() bool { return s.pool != nil }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return wrap(err, "ping database")
+	}
+	return nil
+}
+
+// Close closes every pool.
+func (s *Store) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	return err
+}
+
+// wrap turns a database error into what the service understands: no rows is
+// jobs.ErrNotFound, an unreachable database is jobs.ErrUnavailable; anything
+// else is wrapped with what was being done.
+func wrap(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.ErrNotFound
+	}
+	if jobs.ProblemOf(err) != nil {
+		return err
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w (%w)", doing, jobs.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// unavailable reports whether err means the database cannot be reached or
+// is too busy right now, rather than a bad query.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P: operator intervention (shutdown).
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"database is locked", "SQLITE_BUSY", "connection refused", "failed to connect", "conn closed", "connection reset", "unexpected EOF", "broken pipe", "the database system is"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
