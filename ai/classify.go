@@ -126,11 +126,21 @@ func listItems(s string) int {
 // isListLine reports whether line starts with a bullet ("- ", "* ", "• ",
 // "[ ] ") or a number ("1. ", "2) ").
 func isListLine(line string) bool {
+	_, ok := cutBullet(line)
+	return ok
+}
+
+// cutBullet returns line without its leading bullet or number, and whether
+// it had one.
+func cutBullet(line string) (string, bool) {
 	for _, bullet := range []string{"- ", "* ", "• ", "[ ] ", "[x] "} {
-		if strings.HasPrefix(line, bullet) {
-			return true
+		if rest, ok := strings.CutPrefix(line, bullet); ok {
+			return rest, true
 		}
 	}
 	rest := strings.TrimLeftFunc(line, unicode.IsDigit)
-	return len(rest) < len(line) && (strings.HasPrefix(rest, ". ") || strings.HasPrefix(rest, ") "))
+	if len(rest) < len(line) && (strings.HasPrefix(rest, ". ") || strings.HasPrefix(rest, ") ")) {
+		return rest[2:], true
+	}
+	return line, false
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// statusOverloaded is Anthropic's 529: the API is overloaded for a while.
+const statusOverloaded = 529
+
 // maxRetryAfter caps a provider's Retry-After so a bogus value cannot
 // overflow or park a job for days.
 const maxRetryAfter = 24 * time.Hour
@@ -21,13 +24,20 @@ const maxRetryAfter = 24 * time.Hour
 // messages). detail is the provider's own message, if any; the result's
 // Message is redacted of secrets.
 func statusError(provider string, status int, header http.Header, detail string, secrets []string) *Error {
-	e := &Error{Message: fmt.Sprintf("%s: HTTP %d %s", provider, status, http.StatusText(status))}
+	text := http.StatusText(status)
+	if status == statusOverloaded {
+		text = "Overloaded"
+	}
+	e := &Error{Message: fmt.Sprintf("%s: HTTP %d %s", provider, status, text)}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		e.Code = "invalid_api_key"
 		e.Message = fmt.Sprintf("%s rejected the API key (HTTP %d)", provider, status)
 	case status == http.StatusTooManyRequests:
 		e.Code, e.Retryable = "rate_limited", true
+		e.RetryAfter = retryAfter(header, time.Now())
+	case status == statusOverloaded:
+		e.Code, e.Retryable = "provider_error", true
 		e.RetryAfter = retryAfter(header, time.Now())
 	case status == http.StatusRequestTimeout:
 		e.Code, e.Retryable = "timeout", true

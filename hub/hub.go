@@ -117,3 +117,21 @@ func (h *Hub) Subscribers() int {
 	}
 	return n
 }
+
+// hasSubscribers reports whether anyone here follows the job or its user.
+func (h *Hub) hasSubscribers(jobID, userID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byJob[jobID]) > 0 || len(h.byUser[userID]) > 0
+}
+
+// jobIDs lists the jobs followed here.
+func (h *Hub) jobIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.byJob))
+	for id := range h.byJob {
+		ids = append(ids, id)
+	}
+	return ids
+}

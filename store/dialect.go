@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"strings"
 )
@@ -14,8 +13,8 @@ type dialect interface {
 	// forUpdate is appended to a SELECT that will be followed by an UPDATE
 	// of the same row in one transaction.
 	forUpdate() string
-	// lockMigrations serialises migrations between processes inside tx.
-	lockMigrations(ctx context.Context, tx *sql.Tx) error
+	// lockMigrations serialises migrations between processes until unlock.
+	lockMigrations(ctx context.Context, s *Store) (unlock func(), err error)
 	// uniqueViolation reports whether err is a unique-constraint violation.
 	uniqueViolation(err error) bool
 }
@@ -27,7 +26,9 @@ func (sqliteDialect) rebind(q string) string { return q }
 // SQLite locks the whole database for a write transaction (_txlock=immediate).
 func (sqliteDialect) forUpdate() string { return "" }
 
-func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil }
+// SQLite's migrations run in immediate transactions, which already exclude
+// every other writer.
+func (sqliteDialect) lockMigrations(context.Context, *Store) (func(), error) { return func() {}, nil }
 
 func (sqliteDialect) uniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
@@ -54,9 +55,19 @@ func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 // migrationLockKey is an arbitrary constant shared by every aijobs process.
 const migrationLockKey = 0x61696a6f6273
 
-func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey)
-	return err
+func (postgresDialect) lockMigrations(ctx context.Context, s *Store) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return func() {
+		conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLockKey)
+		conn.Release()
+	}, nil
 }
 
 func (postgresDialect) uniqueViolation(err error) bool {

@@ -42,13 +42,24 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// Migrate applies every embedded migration not applied yet, each in its own
-// transaction, serialised between processes. Shipped migrations are never
+// Migrate runs first (River's own migrations), then applies every embedded
+// migration not applied yet, each in its own transaction, all under a lock
+// that serialises processes migrating at once. Shipped migrations are never
 // edited; a change is a new file.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context, first func(context.Context) error) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
+	}
+	unlock, err := s.d.lockMigrations(ctx, s)
+	if err != nil {
+		return wrap(err, "lock migrations")
+	}
+	defer unlock()
+	if first != nil {
+		if err := first(ctx); err != nil {
+			return err
+		}
 	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return wrap(err, "create migrations table")
@@ -67,9 +78,6 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		return wrap(err, "begin migration "+m.name)
 	}
 	defer tx.Rollback()
-	if err := s.d.lockMigrations(ctx, tx); err != nil {
-		return wrap(err, "lock migrations")
-	}
 	var n int
 	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM aijobs_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
 		return wrap(err, "check migration "+m.name)

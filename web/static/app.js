@@ -32,6 +32,8 @@ const state = {
   job: null,
   output: '',
   lastSeq: -1,
+  outputAttempt: 0, // the attempt whose output is shown
+  baseSeq: 0, // the seq of the snapshot watch() started from: older events only replay output
   announced: '',
   resultShown: '',
   watch: null, // { es, pollTimer, stopped, mode }
@@ -226,6 +228,8 @@ function watch(job) {
   state.job = { ...job };
   state.output = '';
   state.lastSeq = -1;
+  state.baseSeq = typeof job.seq === 'number' ? job.seq : 0;
+  state.outputAttempt = 0;
   state.announced = '';
   state.resultShown = '';
   el.panel.hidden = false;
@@ -285,6 +289,7 @@ function startPolling(w, why) {
       if (status !== 304) {
         w.etag = res.headers.get('ETag') || '';
         applySnapshot(data);
+        if (w.stopped) return; // the job is over
       }
       const hint = Number(res.headers.get('X-Poll-Interval'));
       if (hint >= 1 && hint <= 30) delay = hint * 1000;
@@ -332,22 +337,26 @@ function applyEvent(ev) {
     state.lastSeq = ev.seq;
   }
   const j = state.job;
+  // Events up to the snapshot we started from are a replay: they bring back
+  // the output streamed so far, the snapshot already has the rest.
+  if (ev.type === 'output') state.output += ev.text || '';
+  if (ev.type === 'status' && ev.status === 'working' && ev.attempt > 1 && ev.attempt !== state.outputAttempt) {
+    state.output = ''; // a new attempt streams its output again from the start
+  }
+  if (ev.type === 'status' && ev.attempt) state.outputAttempt = ev.attempt;
+  if (typeof ev.seq === 'number' && ev.seq <= state.baseSeq) {
+    afterChange();
+    return;
+  }
   j.seq = ev.seq;
   if (ev.status) j.status = ev.status;
   if (typeof ev.progress === 'number') j.progress = Math.max(j.progress || 0, ev.progress);
   if (ev.intent) j.intent = ev.intent;
   switch (ev.type) {
     case 'status':
-      if (ev.attempt) {
-        // A new attempt streams its output again from the start.
-        if (ev.status === 'working' && j.attempt && ev.attempt > j.attempt) state.output = '';
-        j.attempt = ev.attempt;
-      }
+      if (ev.attempt) j.attempt = ev.attempt;
       j.retry_at = ev.retry_at || null;
       j.retry_error = ev.status === 'retrying' ? ev.error || null : null;
-      break;
-    case 'output':
-      state.output += ev.text || '';
       break;
     case 'completed':
       j.result = ev.result;
@@ -373,7 +382,8 @@ function applyEvent(ev) {
 
 function afterChange() {
   renderJob();
-  if (isTerminal(state.job) && state.watch) {
+  // Stop once the job is over and the log has been read up to its end.
+  if (isTerminal(state.job) && state.lastSeq >= state.baseSeq && state.watch) {
     const w = state.watch;
     // Close now so EventSource does not reconnect after the stream ends.
     stopWatching();

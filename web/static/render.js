@@ -92,7 +92,8 @@ function renderPrioritization(out) {
   const frag = [h('h3', {}, 'Prioritized tasks')];
   let tasks = pick(out, 'tasks', 'prioritized_tasks', 'priorities', 'items') || [];
   if (!Array.isArray(tasks)) tasks = [];
-  const rankOf = (t) => (t && typeof t === 'object' ? pick(t, 'rank', 'order', 'position') : undefined);
+  // priority is an integer, 1 = do first (ai.Schema); order the list by it.
+  const rankOf = (t) => (t && typeof t === 'object' ? pick(t, 'rank', 'order', 'position', 'priority') : undefined);
   if (tasks.every((t) => typeof rankOf(t) === 'number')) {
     tasks = [...tasks].sort((a, b) => rankOf(a) - rankOf(b));
   }
@@ -104,7 +105,7 @@ function renderPrioritization(out) {
       const reason = pick(t, 'reason', 'rationale', 'why', 'justification');
       return h('li', {},
         h('strong', {}, text(name ?? t)),
-        prio !== undefined ? h('span', { class: 'priority' }, `priority: ${text(prio)}`) : null,
+        prio !== undefined ? h('span', { class: 'priority' }, `priority ${text(prio)}`) : null,
         reason !== undefined ? h('p', {}, text(reason)) : null);
     })));
   }

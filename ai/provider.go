@@ -1,0 +1,48 @@
+package ai
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// userPrompt is the user message for req: the input and, on the retry
+// after a rejected output, why it was rejected.
+func userPrompt(req Request) string {
+	if req.Feedback == "" {
+		return req.Input
+	}
+	return req.Input + "\n\n---\nA previous answer to this request was rejected: " + req.Feedback +
+		"\nReply again with one JSON object that matches the schema and fixes this."
+}
+
+// withTimeout bounds ctx by d when d is positive.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// estimateUsage fills in token counts the server did not report, at about
+// 4 bytes a token, so that usage is never zero for a call that ran.
+func estimateUsage(resp *Response, req Request) {
+	if resp.TokensIn == 0 {
+		resp.TokensIn = approxTokens(SystemPrompt(req.Intent)) + approxTokens(userPrompt(req))
+	}
+	if resp.TokensOut == 0 {
+		resp.TokensOut = approxTokens(resp.Text)
+	}
+}
+
+// withUsage records on a classified error what the failed call streamed.
+func withUsage(err error, partial Response) error {
+	var e *Error
+	if errors.As(err, &e) && partial.Text != "" {
+		if partial.TokensOut == 0 {
+			partial.TokensOut = approxTokens(partial.Text)
+		}
+		e.Usage = partial
+	}
+	return err
+}

@@ -1,0 +1,222 @@
+// Package api is aijobs' HTTP surface: the REST endpoints with long-polling,
+// Server-Sent Events, the ActionCable-compatible WebSocket, authentication,
+// metrics and the OpenAPI document. Every handler goes through jobs.Service.
+package api
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// Config configures the API.
+type Config struct {
+	// MaxBody is the largest request body accepted. Defaults to 64 KiB.
+	MaxBody int64
+	// SubmitRate is how many submits per second one user may make, with
+	// bursts of SubmitBurst. Defaults to 10 and 20.
+	SubmitRate  float64
+	SubmitBurst int
+	// MaxStreams is how many SSE and WebSocket streams one user may hold
+	// open at once. Defaults to 100.
+	MaxStreams int
+	// AllowedOrigins are the Origins accepted on /cable besides the server's
+	// own host ("*" allows any).
+	AllowedOrigins []string
+	// PollInterval is the suggested poll interval. Defaults to 2 s.
+	PollInterval time.Duration
+	// Heartbeat is the SSE heartbeat interval. Defaults to 15 s.
+	Heartbeat time.Duration
+	// CablePing is the ActionCable ping interval. Defaults to 3 s.
+	CablePing time.Duration
+	// Ready reports whether the store is reachable and its schema current.
+	Ready func(context.Context) error
+	// Dashboard serves "/" (nil: none).
+	Dashboard http.Handler
+	// Metrics serves "/metrics" (nil: none).
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc *jobs.Service
+	cfg Config
+	log *slog.Logger
+
+	// shutdown is closed when the server is going away: streams tell their
+	// clients to reconnect and end.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+
+	limits *limits
+}
+
+// New returns the API server for svc.
+func New(svc *jobs.Service, cfg Config) *Server {
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, 64<<10)
+	cfg.SubmitRate = cmp.Or(cfg.SubmitRate, 10)
+	cfg.SubmitBurst = cmp.Or(cfg.SubmitBurst, 20)
+	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, 100)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, 2*time.Second)
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, 15*time.Second)
+	cfg.CablePing = cmp.Or(cfg.CablePing, 3*time.Second)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Ready == nil {
+		cfg.Ready = func(context.Context) error { return nil }
+	}
+	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, shutdown: make(chan struct{}),
+		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
+}
+
+// Shutdown tells every open stream to have its client reconnect, and ends
+// it. Call it before http.Server.Shutdown, which does not wait for streams.
+func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.adapt(h)) }
+	handle("POST /api/v1/ai/proxy", s.submit)
+	handle("GET /api/v1/jobs/{id}", s.getJob)
+	handle("GET /api/v1/jobs", s.listJobs)
+	handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
+	handle("DELETE /api/v1/jobs/{id}", s.cancelJob)
+	handle("GET /api/v1/ai/usage", s.usage)
+	handle("POST /api/v1/stream_tokens", s.streamToken)
+	handle("GET /api/v1/jobs/{id}/events", s.jobEvents)
+	handle("GET /api/v1/events", s.userEvents)
+	handle("GET /cable", s.cable)
+	handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	handle("GET /readyz", s.ready)
+	handle("GET /openapi.json", s.openapi)
+	handle("/api/", func(w http.ResponseWriter, r *http.Request) error {
+		return jobs.Errorf(jobs.KindNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
+	if s.cfg.Dashboard != nil {
+		mux.Handle("/", s.cfg.Dashboard)
+	}
+	return mux
+}
+
+// handlerFunc is a handler that returns its error; adapt renders it.
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+// adapt renders a handler's error as the API's JSON error with the right
+// status, logs what only the log may see, and turns a panic into a 500
+// without taking the process down.
+func (s *Server) adapt(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic in handler", slog.String("path", r.URL.Path), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				writeError(w, &jobs.Problem{Kind: jobs.KindInternal, Code: "internal", Message: "internal error"})
+			}
+		}()
+		if err := h(w, r); err != nil {
+			p := jobs.ProblemOf(err)
+			if p == nil || p.Kind == jobs.KindInternal {
+				if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+					return // the client went away
+				}
+				s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+				p = &jobs.Problem{Kind: jobs.KindInternal, Code: "internal", Message: "internal error"}
+			}
+			writeError(w, p)
+		}
+	})
+}
+
+var kindStatus = map[jobs.Kind]int{
+	jobs.KindInternal:     http.StatusInternalServerError,
+	jobs.KindInvalid:      http.StatusUnprocessableEntity,
+	jobs.KindMalformed:    http.StatusBadRequest,
+	jobs.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	jobs.KindUnauthorized: http.StatusUnauthorized,
+	jobs.KindNotFound:     http.StatusNotFound,
+	jobs.KindConflict:     http.StatusConflict,
+	jobs.KindLimited:      http.StatusTooManyRequests,
+	jobs.KindUnavailable:  http.StatusServiceUnavailable,
+}
+
+func writeError(w http.ResponseWriter, p *jobs.Problem) {
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if p.Kind == jobs.KindUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aijobs"`)
+	}
+	writeJSON(w, kindStatus[p.Kind], map[string]string{"error": p.Message, "code": p.Code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// user authenticates the request's API token (header only).
+func (s *Server) user(r *http.Request) (jobs.User, error) {
+	return s.svc.Authenticate(r.Context(), bearer(r))
+}
+
+// streamUser authenticates a stream request: an API token in the header, or
+// a stream token in ?token= (never an API token in a URL). jobID is the job
+// the stream is for ("" for the user's stream).
+func (s *Server) streamUser(r *http.Request, jobID string) (string, error) {
+	if r.Header.Get("Authorization") != "" {
+		u, err := s.user(r)
+		return u.ID, err
+	}
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		return "", jobs.ErrUnauthorized
+	}
+	a, err := s.svc.VerifyStreamToken(tok)
+	if err != nil {
+		return "", jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "the token in the URL must be a valid, unexpired stream token (API tokens go in the Authorization header only)")
+	}
+	if a.JobID != "" && a.JobID != jobID {
+		return "", jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "this stream token is for another job")
+	}
+	return a.UserID, nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.log.WarnContext(r.Context(), "not ready", slog.String("error", err.Error()))
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": fmt.Sprint(err)})
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,238 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// jobView is a job as its owner sees it: the snapshot and a stream token.
+type jobView struct {
+	jobs.Job
+	StreamToken string `json:"stream_token,omitempty"`
+}
+
+func (s *Server) view(j jobs.Job) jobView {
+	tok, _ := s.svc.StreamToken(j.UserID, j.ID)
+	return jobView{Job: j, StreamToken: tok}
+}
+
+type submitBody struct {
+	Input           *string `json:"input"`
+	UserProvidedKey *string `json:"user_provided_key"`
+	RequestID       *string `json:"request_id"`
+}
+
+// decodeBody reads a JSON body of at most MaxBody bytes into v. Unknown
+// fields are ignored.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return jobs.Errorf(jobs.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", s.cfg.MaxBody)
+	case err != nil:
+		return jobs.Errorf(jobs.KindMalformed, "invalid_json", "could not read the request body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "field %q must be a %s", typeErr.Field, typeErr.Type.String())
+		}
+		return jobs.Errorf(jobs.KindMalformed, "invalid_json", "the request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	var body submitBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	if body.Input == nil {
+		return jobs.Errorf(jobs.KindInvalid, "invalid_input", "input is required")
+	}
+	req := jobs.SubmitRequest{Input: *body.Input, RequestID: r.Header.Get("Idempotency-Key")}
+	if body.UserProvidedKey != nil {
+		req.UserKey = *body.UserProvidedKey
+	}
+	if body.RequestID != nil && *body.RequestID != "" {
+		if req.RequestID != "" && req.RequestID != *body.RequestID {
+			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "request_id and the Idempotency-Key header differ")
+		}
+		req.RequestID = *body.RequestID
+	}
+	if wait := s.limits.allowSubmit(u.ID); wait > 0 {
+		return &jobs.Problem{Kind: jobs.KindLimited, Code: "rate_limited", Message: "too many submits; slow down", RetryAfter: wait}
+	}
+	job, created, err := s.svc.Submit(r.Context(), u, req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Location", "/api/v1/jobs/"+job.ID)
+	return writeJSON(w, status, struct {
+		Message string `json:"message"`
+		jobView
+	}{"AI request queued for processing", s.view(job)})
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n < 0 || n > 60 {
+			return jobs.Errorf(jobs.KindInvalid, "invalid_wait", "wait must be a number of seconds from 0 to 60")
+		}
+		wait = time.Duration(n * float64(time.Second))
+	}
+	inm := r.Header.Get("If-None-Match")
+	since := int64(-1)
+	if seq, ok := parseETag(inm); ok {
+		since = seq
+	}
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "since must be a non-negative integer")
+		}
+		since = n
+	}
+	var job jobs.Job
+	if wait > 0 && since >= 0 {
+		job, err = s.svc.Wait(r.Context(), u.ID, r.PathValue("id"), since, wait)
+	} else {
+		job, err = s.svc.Get(r.Context(), u.ID, r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	etag := `"` + strconv.FormatInt(job.Seq, 10) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if !job.Terminal {
+		w.Header().Set("X-Poll-Interval", strconv.Itoa(int(s.cfg.PollInterval/time.Second)))
+	}
+	if etagMatch(inm, job.Seq) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(w).Encode(s.view(job))
+}
+
+// parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".
+func parseETag(h string) (int64, bool) {
+	h = strings.TrimPrefix(strings.TrimSpace(h), "W/")
+	if len(h) < 3 || h[0] != '"' || h[len(h)-1] != '"' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(h[1:len(h)-1], 10, 64)
+	return n, err == nil && n >= 0
+}
+
+func etagMatch(inm string, seq int64) bool {
+	for _, part := range strings.Split(inm, ",") {
+		if n, ok := parseETag(part); ok && n == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	req := jobs.ListRequest{Status: jobs.Status(q.Get("status")), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		if req.Limit, err = strconv.Atoi(v); err != nil || req.Limit == 0 {
+			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "limit must be between 1 and 100")
+		}
+	}
+	list, next, err := s.svc.List(r.Context(), u.ID, req)
+	if err != nil {
+		return err
+	}
+	views := make([]jobView, len(list))
+	for i, j := range list {
+		views[i] = jobView{Job: j}
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "next_cursor": cursor})
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	job, err := s.svc.Cancel(r.Context(), u.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.view(job))
+}
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	usage, err := s.svc.Usage(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, usage)
+}
+
+func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	tok, exp := s.svc.StreamToken(u.ID, "")
+	return writeJSON(w, http.StatusOK, map[string]any{"stream_token": tok, "expires_at": exp.UTC().Format(time.RFC3339)})
+}
+
+// parsePosition reads a stream position from Last-Event-ID or ?after=
+// (-1 when there is none).
+func parsePosition(r *http.Request) (int64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("after")
+	}
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, jobs.Errorf(jobs.KindMalformed, "invalid_last_event_id", "Last-Event-ID (or after) must be a non-negative integer, got %s", strconv.Quote(fmt.Sprint(v)))
+	}
+	return n, nil
+}

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// sseWriter writes one Server-Sent Events stream. Writes carry a deadline so
+// a stalled client cannot hold a goroutine forever.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+const sseWriteTimeout = 10 * time.Second
+
+func newSSE(w http.ResponseWriter) (*sseWriter, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-store, no-transform")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	h.Set("Connection", "keep-alive")
+	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	w.WriteHeader(http.StatusOK)
+	// retry: how long EventSource waits before reconnecting.
+	if err := s.write("retry: 2000\n\n"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *sseWriter) write(text string) error {
+	s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+	if _, err := fmt.Fprint(s.w, text); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sseWriter) event(id int64, ev jobs.Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return s.write("id: " + strconv.FormatInt(id, 10) + "\ndata: " + string(data) + "\n\n")
+}
+
+func (s *sseWriter) heartbeat() error { return s.write(": hb\n\n") }
+
+// streamContext ends with the request or when the server shuts down.
+func (s *Server) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-s.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// endStream turns how a watch ended into the handler's result: a client that
+// went away, fell behind or was told to reconnect is not an error.
+func endStream(err error) error {
+	if err == nil || errors.Is(err, jobs.ErrSlow) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	userID, err := s.streamUser(r, id)
+	if err != nil {
+		return err
+	}
+	after, err := parsePosition(r)
+	if err != nil {
+		return err
+	}
+	job, err := s.svc.Get(r.Context(), userID, id)
+	if err != nil {
+		return err
+	}
+	if job.Terminal && after >= job.Seq {
+		// Nothing more will ever come: 204 tells EventSource not to reconnect.
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	release, err := s.limits.openStream(userID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := s.streamContext(r)
+	defer cancel()
+	sse, err := newSSE(w)
+	if err != nil {
+		return nil
+	}
+	opts := jobs.WatchOptions{After: after, Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}
+	return endStream(s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) }))
+}
+
+func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
+	userID, err := s.streamUser(r, "")
+	if err != nil {
+		return err
+	}
+	after, err := parsePosition(r)
+	if err != nil {
+		return err
+	}
+	release, err := s.limits.openStream(userID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := s.streamContext(r)
+	defer cancel()
+	sse, err := newSSE(w)
+	if err != nil {
+		return nil
+	}
+	opts := jobs.WatchOptions{After: after, Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}
+	return endStream(s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) }))
+}

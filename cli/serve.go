@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aijobs/aijobs/ai"
+	"github.com/aijobs/aijobs/api"
+	"github.com/aijobs/aijobs/hub"
+	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/metrics"
+	"github.com/aijobs/aijobs/queue"
+	"github.com/aijobs/aijobs/secret"
+	"github.com/aijobs/aijobs/store"
+	"github.com/aijobs/aijobs/web"
+	"github.com/aijobs/aijobs/worker"
+)
+
+// dbFlags are the flags every command that opens the database takes.
+type dbFlags struct {
+	dataDir     string
+	databaseURL string
+}
+
+func (f *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dataDir, "data-dir", "./aijobs-data", "directory for the embedded database, the secret key and the demo token")
+	fs.StringVar(&f.databaseURL, "database-url", "", "sqlite:PATH or postgres://… (default: SQLite in the data directory)")
+}
+
+func (f *dbFlags) url() string {
+	if f.databaseURL != "" {
+		return f.databaseURL
+	}
+	return "sqlite:" + filepath.Join(f.dataDir, "aijobs.db")
+}
+
+// open opens the store and brings River's and aijobs' schemas up to date.
+func (f *dbFlags) open(ctx context.Context) (*store.Store, error) {
+	st, err := store.Open(ctx, f.url())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx, func(ctx context.Context) error { return queue.Migrate(ctx, st) }); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return st, nil
+}
+
+type serveFlags struct {
+	db              dbFlags
+	addr            string
+	role            string
+	workers         int
+	provider        ai.Config
+	secretKey       string
+	retention       time.Duration
+	maxInput        int
+	attempts        int
+	jobTimeout      time.Duration
+	rescueAfter     time.Duration
+	defaultQuota    int64
+	origins         string
+	maxStreams      int
+	shutdownTimeout time.Duration
+	logFormat       string
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f.db.register(fs)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve HTTP on")
+	fs.StringVar(&f.role, "role", "all", "all (API and workers), api (HTTP only) or worker (jobs only)")
+	fs.IntVar(&f.workers, "workers", 50, "jobs run at once by this process")
+	fs.StringVar(&f.provider.Provider, "provider", "offline", "AI provider: offline, openai or anthropic")
+	fs.StringVar(&f.provider.Model, "model", "", "model name (default: the provider's default)")
+	fs.StringVar(&f.provider.OpenAIBaseURL, "openai-base-url", "", "OpenAI-compatible base URL (OpenAI, vLLM, Ollama, llama.cpp, LM Studio)")
+	fs.StringVar(&f.provider.AnthropicBaseURL, "anthropic-base-url", "", "Anthropic API base URL")
+	fs.DurationVar(&f.provider.OfflineChunkDelay, "offline-chunk-delay", 100*time.Millisecond, "pause between the offline provider's chunks (0 for benchmarks)")
+	fs.DurationVar(&f.provider.Timeout, "provider-timeout", 0, "timeout of one provider call (default: the provider's)")
+	fs.StringVar(&f.secretKey, "secret-key", "", "master key, 32+ bytes as hex or base64 (default: generated into the data directory); all nodes of one database need the same")
+	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished jobs stay readable")
+	fs.IntVar(&f.maxInput, "max-input", 32<<10, "largest input in bytes")
+	fs.IntVar(&f.attempts, "max-attempts", 3, "attempts per job")
+	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "time limit of one attempt")
+	fs.DurationVar(&f.rescueAfter, "rescue-after", 0, "rerun a job whose worker vanished after this long (default: job timeout + 30s)")
+	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
+	fs.IntVar(&f.maxStreams, "max-streams", 100, "open streams per user")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running jobs get to finish on shutdown")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	if err := parse(fs, env, args); err != nil {
+		return err
+	}
+	if f.role != "all" && f.role != "api" && f.role != "worker" {
+		return fmt.Errorf("--role: want all, api or worker, got %q", f.role)
+	}
+	f.provider.OpenAIAPIKey = firstEnv(env, "AIJOBS_OPENAI_API_KEY", "OPENAI_API_KEY")
+	f.provider.AnthropicAPIKey = firstEnv(env, "AIJOBS_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+	log := newLogger(env, f.logFormat)
+	return serve(ctx, env, f, log)
+}
+
+func firstEnv(env *Env, names ...string) string {
+	for _, n := range names {
+		if v := env.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func newLogger(env *Env, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(env.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(env.Stderr, nil))
+}
+
+func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error {
+	provider, err := ai.New(f.provider)
+	if err != nil {
+		return err
+	}
+	keys, err := secret.Load(f.secretKey, f.db.dataDir)
+	if err != nil {
+		return err
+	}
+	st, err := f.db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := ensureDemoUser(ctx, env, st, f.db.dataDir, f.defaultQuota); err != nil {
+		return err
+	}
+
+	broker, runBroker := newBroker(st, log)
+	reg := metrics.New()
+	svc := jobs.NewService(st, broker, keys, jobs.Config{
+		Retention: f.retention, MaxInput: f.maxInput, Logger: log,
+		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
+	})
+	work := f.role != "api"
+	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
+		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, RescueAfter: f.rescueAfter, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runBroker(ctx) })
+	g.Go(func() error { return q.Run(ctx, f.shutdownTimeout) })
+	if f.role != "worker" {
+		var origins []string
+		if f.origins != "" {
+			origins = strings.Split(f.origins, ",")
+		}
+		srv := api.New(svc, api.Config{
+			AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
+			Ready: func(ctx context.Context) error {
+				if err := st.Ping(ctx); err != nil {
+					return err
+				}
+				return st.SchemaCurrent(ctx)
+			},
+			Dashboard: web.Handler(),
+			Metrics:   reg.Handler(),
+		})
+		reg.Observe(broker, st)
+		g.Go(func() error { return listen(ctx, f.addr, reg.Wrap(srv.Handler()), srv, log) })
+	}
+	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", f.addr), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
+	return g.Wait()
+}
+
+// listen serves HTTP until ctx ends, then tells streams to reconnect and
+// shuts the server down.
+func listen(ctx context.Context, addr string, h http.Handler, srv *api.Server, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	srv.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}
+
+// broker is the hub as serve uses it: a jobs.Broker that can count its
+// subscribers for metrics.
+type broker interface {
+	jobs.Broker
+	Subscribers() int
+}
+
+// newBroker returns the hub, linked to other nodes through PostgreSQL when
+// the store is on PostgreSQL, and what runs it.
+func newBroker(st *store.Store, log *slog.Logger) (broker, func(context.Context) error) {
+	h := hub.New(0)
+	if !st.Postgres() {
+		return h, func(ctx context.Context) error { <-ctx.Done(); return nil }
+	}
+	n := hub.NewNotifier(h, st.Pool(), st, log)
+	return n, n.Run
+}
+
+// ensureDemoUser creates the user "demo" on an empty database, prints its
+// token once and saves it (mode 0600) where the client commands find it.
+func ensureDemoUser(ctx context.Context, env *Env, st *store.Store, dataDir string, quota int64) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	u, created, err := st.EnsureUser(ctx, "demo", quota)
+	if err != nil || !created {
+		return err
+	}
+	tok := secret.NewAPIToken()
+	if err := st.AddToken(ctx, u.ID, secret.HashToken(tok)); err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, "demo-token")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("save demo token: %w", err)
+	}
+	fmt.Fprintf(env.Stderr, "\nCreated user \"demo\". API token (saved in %s, shown only once):\n\n    %s\n\n", path, tok)
+	return nil
+}

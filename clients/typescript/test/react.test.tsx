@@ -1,0 +1,158 @@
+// @vitest-environment jsdom
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, renderHook, waitFor } from '@testing-library/react';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { createClient, type AiJobsClient, type CompletedResult, type JobEvent } from '../src/index.js';
+import { AiJobsProvider, useAiProxy, useJobEvents, useJobStatus } from '../src/react.js';
+import { EventSource, countingFetch, expectConsecutive, server, sleep, uniq } from './helpers.js';
+
+const USER = 'ts-react';
+
+beforeAll(() => {
+  // jsdom has no EventSource; the hooks find the npm one on globalThis, as they would find a browser's.
+  (globalThis as { EventSource?: unknown }).EventSource = EventSource;
+});
+afterEach(() => cleanup());
+
+function setup(opts: { transport?: 'poll' } = {}) {
+  const { baseUrl, tokens } = server();
+  const counter = countingFetch();
+  const client = createClient({ baseUrl, token: tokens[USER]!, fetch: counter.fetch, ...opts });
+  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  const wrapper = ({ children }: { children: ReactNode }) => (
+    <QueryClientProvider client={queryClient}>
+      <AiJobsProvider client={client}>{children}</AiJobsProvider>
+    </QueryClientProvider>
+  );
+  return { client, queryClient, wrapper, calls: counter.calls };
+}
+
+const getsOf = (calls: { method: string; url: string }[], jobId: string) =>
+  calls.filter((c) => c.method === 'GET' && new URL(c.url).pathname === `/api/v1/jobs/${jobId}`).length;
+
+describe('useJobStatus', () => {
+  it('polls every 2 s and stops at terminal', async () => {
+    const { client, wrapper, calls } = setup();
+    const sub = await client.submit(`poll until done ${uniq()}`);
+    const { result } = renderHook(() => useJobStatus(sub.job_id), { wrapper });
+    await waitFor(() => expect(result.current.data?.terminal).toBe(true), { timeout: 25_000 });
+    expect(result.current.data?.status).toBe('completed');
+    const atTerminal = getsOf(calls, sub.job_id);
+    expect(atTerminal).toBeGreaterThanOrEqual(1);
+    await sleep(4500); // two more intervals: no request may follow
+    expect(getsOf(calls, sub.job_id)).toBe(atTerminal);
+  });
+
+  it('is idle without a job id and stops on 404', async () => {
+    const { wrapper, calls } = setup();
+    const idle = renderHook(() => useJobStatus(null), { wrapper });
+    expect(idle.result.current.fetchStatus).toBe('idle');
+    const missing = renderHook(() => useJobStatus('job_missing000000000000000', { intervalMs: 100 }), { wrapper });
+    await waitFor(() => expect(missing.result.current.error).toMatchObject({ status: 404, code: 'not_found' }));
+    await sleep(500);
+    expect(getsOf(calls, 'job_missing000000000000000')).toBe(1);
+  });
+});
+
+describe('useAiProxy', () => {
+  async function seed(queryClient: QueryClient, keys: string[]) {
+    for (const k of keys) queryClient.setQueryData([k], { seeded: true });
+  }
+
+  it('queues, follows the job, invalidates the mapped keys and fills ai-usage', async () => {
+    const { queryClient, wrapper, calls } = setup();
+    await seed(queryClient, ['smartGoals', 'tasks', 'unrelated']);
+    const { result } = renderHook(() => useAiProxy(), { wrapper });
+    expect(result.current.isLoading).toBe(false);
+    const res = await result.current.mutateAsync({
+      input: 'I want a SMART goal: run a half marathon by June',
+      requestId: uniq(),
+    });
+    expect(res.job_id).toMatch(/^job_/);
+    await waitFor(() => expect(result.current.jobId).toBe(res.job_id));
+    await waitFor(() => expect(result.current.isJobComplete).toBe(true), { timeout: 25_000 });
+    const job = result.current.jobStatus!;
+    expect(job.terminal).toBe(true);
+    expect(result.current.progress).toBe(100);
+    expect(result.current.isLoading).toBe(false);
+    expect(result.current.isJobFailed).toBe(false);
+    expect(result.current.error).toBeNull();
+    expect(result.current.output.length).toBeGreaterThan(0);
+    const r = job.result as CompletedResult;
+    expect(r.intent).toBe('smart_goal');
+    await waitFor(() => expect(queryClient.getQueryData(['ai-usage'])).toEqual(r.usage_info));
+    expect(queryClient.getQueryState(['smartGoals'])?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(['tasks'])?.isInvalidated).toBe(false);
+    expect(queryClient.getQueryState(['unrelated'])?.isInvalidated).toBe(false);
+    expect(queryClient.getQueryData(['job-status', res.job_id])).toMatchObject({ status: 'completed' });
+    // The submit body followed the API: input, user_provided_key, request_id.
+    expect(calls.filter((c) => c.method === 'POST' && c.url.endsWith('/api/v1/ai/proxy'))).toHaveLength(1);
+  });
+
+  it('uses the invalidate override and the prioritization intent', async () => {
+    const { queryClient, wrapper } = setup();
+    await seed(queryClient, ['tasks', 'board', 'smartGoals']);
+    const { result } = renderHook(
+      () => useAiProxy({ invalidate: { prioritization: [['board']] }, getUserProvidedKey: () => null }),
+      { wrapper },
+    );
+    await result.current.mutateAsync('Prioritize my tasks: taxes, groceries, gym, email');
+    await waitFor(() => expect(result.current.isJobTerminal).toBe(true), { timeout: 25_000 });
+    expect((result.current.jobStatus!.result as CompletedResult).intent).toBe('prioritization');
+    expect(queryClient.getQueryState(['board'])?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(['tasks'])?.isInvalidated).toBe(false);
+    expect(queryClient.getQueryState(['smartGoals'])?.isInvalidated).toBe(false);
+    expect(queryClient.getQueryData(['ai-usage'])).toBeDefined();
+  });
+
+  it('reports a cancelled job and surfaces a submit error', async () => {
+    const { wrapper } = setup();
+    const { result } = renderHook(() => useAiProxy(), { wrapper });
+    await result.current.mutateAsync(`cancel this one ${uniq()}`);
+    await waitFor(() => expect(result.current.jobId).not.toBeNull());
+    await result.current.cancel();
+    await waitFor(() => expect(result.current.isJobCancelled).toBe(true), { timeout: 10_000 });
+    expect(result.current.isJobComplete).toBe(false);
+    expect(result.current.isLoading).toBe(false);
+
+    await expect(result.current.mutateAsync({ input: '' })).rejects.toMatchObject({ status: 422, code: 'invalid_input' });
+    await waitFor(() => expect(result.current.error).toMatchObject({ code: 'invalid_input' }));
+  });
+});
+
+describe('useJobEvents', () => {
+  it('streams events over SSE with the snapshot and the output', async () => {
+    const { client, wrapper, queryClient } = setup();
+    const sub = await client.submit('A SMART goal for saving money, please');
+    const { result } = renderHook(() => useJobEvents(sub.job_id), { wrapper });
+    await waitFor(() => expect(result.current.transport).toBe('sse'));
+    await waitFor(() => expect(result.current.isTerminal).toBe(true), { timeout: 25_000 });
+    const { events, snapshot, output } = result.current;
+    expect(snapshot?.status).toBe('completed');
+    expect(result.current.progress).toBe(100);
+    expect(events.some((e: JobEvent) => e.synthetic)).toBe(false);
+    expectConsecutive(events.map((e) => e.seq));
+    expect(output).toBe(events.filter((e) => e.type === 'output').map((e) => e.text).join(''));
+    expect(output.length).toBeGreaterThan(0);
+    expect(queryClient.getQueryData(['job-status', sub.job_id])).toMatchObject({ terminal: true });
+  });
+
+  it("follows by polling with transport: 'poll'", async () => {
+    const { client, wrapper } = setup({ transport: 'poll' });
+    const sub = await client.submit(`poll events ${uniq()}`);
+    const { result } = renderHook(() => useJobEvents(sub.job_id, { pollIntervalMs: 150 }), { wrapper });
+    await waitFor(() => expect(result.current.isTerminal).toBe(true), { timeout: 25_000 });
+    expect(result.current.events.length).toBeGreaterThan(0);
+    expect(result.current.events.every((e) => e.synthetic)).toBe(true);
+    expect(result.current.error).toBeNull();
+  });
+
+  it('reports 404 as an error', async () => {
+    const { wrapper } = setup();
+    const { result } = renderHook(() => useJobEvents('job_missing111111111111111'), { wrapper });
+    await waitFor(() => expect(result.current.error).toMatchObject({ status: 404 }));
+  });
+});
+
+export type { AiJobsClient };

@@ -1,0 +1,285 @@
+import { describe, expect, it } from 'vitest';
+import { NotFoundError, isTerminalEvent, type ActiveTransport, type JobEvent } from '../src/index.js';
+import { EventSource, expectConsecutive, makeClient, server, uniq, waitTerminal } from './helpers.js';
+
+const USER = 'ts-watch';
+
+/** An EventSource class that records every instance, its URL and the raw ids it received. */
+function trackingEventSource() {
+  const instances: { url: string; es: EventSource; ids: number[] }[] = [];
+  class Tracked extends EventSource {
+    constructor(url: string | URL, init?: ConstructorParameters<typeof EventSource>[1]) {
+      super(url, init);
+      const rec = { url: String(url), es: this as EventSource, ids: [] as number[] };
+      instances.push(rec);
+      this.addEventListener('message', (m) => rec.ids.push(Number(m.lastEventId)));
+    }
+  }
+  return { ES: Tracked, instances };
+}
+
+/** A fetch for the `eventsource` package whose response bodies the test can cut, like a dropped connection. */
+function droppableFetch(lastSeen: () => number | undefined) {
+  const requests: { url: string; lastEventId: string | null; lastSeen: number | undefined }[] = [];
+  const drops: (() => void)[] = [];
+  const f = async (url: string | URL, init?: RequestInit) => {
+    requests.push({ url: String(url), lastEventId: new Headers(init?.headers).get('Last-Event-ID'), lastSeen: lastSeen() });
+    const res = await fetch(url, init);
+    if (!res.body || res.status !== 200) return res;
+    const reader = res.body.getReader();
+    let closed = false;
+    let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        ctrl = c;
+      },
+      async pull(c) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (closed) return;
+        if (done) {
+          closed = true;
+          c.close();
+        } else c.enqueue(value!);
+      },
+      cancel(r) {
+        closed = true;
+        return reader.cancel(r);
+      },
+    });
+    drops.push(() => {
+      if (closed) return;
+      closed = true;
+      ctrl.close();
+      void reader.cancel().catch(() => {});
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+  return { fetch: f, requests, drops };
+}
+
+describe('watchJob', () => {
+  it('follows a job over SSE to terminal with consecutive ids and accumulated output', async () => {
+    const c = makeClient(USER);
+    const { ES, instances } = trackingEventSource();
+    const sub = await c.submit('Give me a SMART goal for learning Go');
+    const events: JobEvent[] = [];
+    const transports: ActiveTransport[] = [];
+    let snapshots = 0;
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      EventSource: ES,
+      onEvent: (ev) => events.push(ev),
+      onSnapshot: () => snapshots++,
+      onTransport: (t) => transports.push(t),
+    });
+    const final = await w.done;
+    expect(transports).toEqual(['sse']);
+    expect(final.terminal).toBe(true);
+    expect(final.status).toBe('completed');
+    expect(final.progress).toBe(100);
+    expect(events.length).toBeGreaterThan(1);
+    expect(events[0]!.seq).toBe(1); // replay from 0: the whole log
+    expectConsecutive(events.map((e) => e.seq));
+    expect(isTerminalEvent(events.at(-1)!)).toBe(true);
+    expect(events.some((e) => e.type === 'output')).toBe(true);
+    expect(w.output.length).toBeGreaterThan(0);
+    expect(w.output).toBe(events.filter((e) => e.type === 'output').map((e) => e.text).join(''));
+    expect(snapshots).toBeGreaterThan(1);
+    // The local snapshot agrees with the server's.
+    const server = await c.getJob(sub.job_id);
+    expect(final).toMatchObject({ job_id: server.job_id, status: server.status, seq: server.seq, progress: server.progress });
+    expect(final.result).toEqual(server.result);
+    // Stream URLs carry the stream token, never the API token.
+    for (const i of instances) {
+      expect(i.url).toContain('token=st_');
+      expect(i.url).not.toContain(encodeURIComponent(serverTokens()[USER]!));
+    }
+  });
+
+  it('without a position the stream starts with a snapshot', async () => {
+    const c = makeClient(USER);
+    const sub = await c.submit(`snapshot first ${uniq()}`);
+    const events: JobEvent[] = [];
+    const w = c.watchJob(sub.job_id, { streamToken: sub.stream_token, onEvent: (e) => events.push(e) });
+    const final = await w.done;
+    expect(events[0]!.type).toBe('snapshot');
+    expect(events[0]!.job?.job_id).toBe(sub.job_id);
+    expectConsecutive(events.map((e) => e.seq));
+    expect(final.terminal).toBe(true);
+  });
+
+  it('resumes with ?after=<last id> after the EventSource is closed under it', async () => {
+    const c = makeClient(USER);
+    const { ES, instances } = trackingEventSource();
+    const sub = await c.submit('Write me a SMART goal about running, with milestones');
+    const events: JobEvent[] = [];
+    let droppedAt: number | null = null;
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      EventSource: ES,
+      onEvent: (ev) => {
+        events.push(ev);
+        if (droppedAt === null && !isTerminalEvent(ev)) {
+          droppedAt = ev.seq;
+          const es = instances.at(-1)!.es;
+          es.close(); // the connection is gone and the EventSource will not come back by itself
+          es.dispatchEvent(new Event('error'));
+        }
+      },
+    });
+    const final = await w.done;
+    expect(final.status).toBe('completed');
+    expect(droppedAt).not.toBeNull();
+    expect(instances.length).toBeGreaterThanOrEqual(2);
+    expect(instances[1]!.url).toContain(`after=${droppedAt}`);
+    expect(instances[1]!.ids[0]).toBe(droppedAt! + 1);
+    expect(events[0]!.seq).toBe(1);
+    expectConsecutive(events.map((e) => e.seq));
+    expect(final.seq).toBe(events.at(-1)!.seq);
+  });
+
+  it('resumes with Last-Event-ID when the connection drops and EventSource reconnects', async () => {
+    const c = makeClient(USER);
+    const { ES, instances } = trackingEventSource();
+    const dropper = droppableFetch(() => instances[0]?.ids.at(-1));
+    const sub = await c.submit('Prioritize: taxes, groceries, call mom, fix bike, write report');
+    const events: JobEvent[] = [];
+    let droppedAt: number | null = null;
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      EventSource: ES,
+      eventSourceInit: { fetch: dropper.fetch },
+      onEvent: (ev) => {
+        events.push(ev);
+        if (droppedAt === null && !isTerminalEvent(ev)) {
+          droppedAt = ev.seq;
+          dropper.drops.at(-1)!();
+        }
+      },
+    });
+    const final = await w.done;
+    expect(final.status).toBe('completed');
+    expect(droppedAt).not.toBeNull();
+    expect(instances).toHaveLength(1); // the same EventSource reconnected by itself
+    expect(dropper.requests.length).toBeGreaterThanOrEqual(2);
+    expect(dropper.requests[0]!.lastEventId).toBeNull();
+    // The reconnection names the last id the EventSource had parsed (the cut may fall after a few more).
+    expect(dropper.requests[1]!.lastSeen).toBeGreaterThanOrEqual(droppedAt!);
+    expect(dropper.requests[1]!.lastEventId).toBe(String(dropper.requests[1]!.lastSeen));
+    expectConsecutive(events.map((e) => e.seq));
+    // The server resumed after Last-Event-ID, not from the URL's ?after=0: no id arrived twice.
+    expectConsecutive(instances[0]!.ids);
+  });
+
+  it('falls back to long-poll when the events URL is refused (404)', async () => {
+    const c = makeClient(USER);
+    const { baseUrl } = server();
+    const sub = await c.submit(`fallback ${uniq()}`);
+    const transports: ActiveTransport[] = [];
+    const events: JobEvent[] = [];
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      eventsUrl: (id) => `${baseUrl}/api/v1/no-such-route/${id}/events`,
+      onTransport: (t) => transports.push(t),
+      onEvent: (e) => events.push(e),
+    });
+    const final = await w.done;
+    expect(transports).toEqual(['sse', 'longpoll']);
+    expect(final.status).toBe('completed');
+    expect(events.every((e) => e.synthetic && e.type === 'snapshot')).toBe(true);
+    const seqs = events.map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(w.output).toBe((final.result as { text: string }).text);
+  });
+
+  it('falls back from long-poll to polling when long-poll is refused', async () => {
+    const c = makeClient(USER);
+    const sub = await c.submit(`poll fallback ${uniq()}`);
+    const transports: ActiveTransport[] = [];
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      transport: 'longpoll',
+      longPollWait: 61, // the server refuses: 422 invalid_wait
+      pollIntervalMs: 100,
+      onTransport: (t, why) => transports.push(t) && void why,
+    });
+    const final = await w.done;
+    expect(transports).toEqual(['longpoll', 'poll']);
+    expect(final.terminal).toBe(true);
+  });
+
+  it("polls with transport: 'poll' and starts at long-poll without any EventSource", async () => {
+    const { baseUrl, tokens } = server();
+    const { createClient } = await import('../src/index.js');
+    const c = createClient({ baseUrl, token: tokens[USER]!, transport: 'poll' });
+    const sub = await c.submit(`plain poll ${uniq()}`);
+    const t1: ActiveTransport[] = [];
+    const final = await c.watchJob(sub.job_id, { pollIntervalMs: 100, onTransport: (t) => t1.push(t) }).done;
+    expect(t1).toEqual(['poll']);
+    expect(final.status).toBe('completed');
+
+    const noEs = createClient({ baseUrl, token: tokens[USER]! });
+    expect((globalThis as { EventSource?: unknown }).EventSource).toBeUndefined();
+    const sub2 = await noEs.submit(`no event source ${uniq()}`);
+    const t2: ActiveTransport[] = [];
+    const final2 = await noEs.watchJob(sub2.job_id, { onTransport: (t) => t2.push(t) }).done;
+    expect(t2).toEqual(['longpoll']);
+    expect(final2.terminal).toBe(true);
+  });
+
+  it('ends with the cancelled event when the job is cancelled while watched', async () => {
+    const c = makeClient(USER);
+    const sub = await c.submit(`cancel me while streaming ${uniq()}`);
+    const events: JobEvent[] = [];
+    let cancelled = false;
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      onEvent: (ev) => {
+        events.push(ev);
+        if (!cancelled) {
+          cancelled = true;
+          void c.cancelJob(sub.job_id).catch(() => {});
+        }
+      },
+    });
+    const final = await w.done;
+    expect(final).toMatchObject({ status: 'cancelled', terminal: true });
+    expect(events.at(-1)!.type).toBe('cancelled');
+    expectConsecutive(events.map((e) => e.seq));
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await c.getJob(sub.job_id)).status).toBe('cancelled');
+  });
+
+  it('rejects with NotFoundError for an unknown job or another user’s job', async () => {
+    const c = makeClient(USER);
+    await expect(c.watchJob('job_nope0000000000000000000').done).rejects.toBeInstanceOf(NotFoundError);
+    const theirs = await makeClient('ts-other').submit(`not yours ${uniq()}`);
+    await expect(c.watchJob(theirs.job_id).done).rejects.toMatchObject({ status: 404, code: 'not_found' });
+    await expect(c.watchJob(theirs.job_id, { transport: 'poll' }).done).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('finishes at once for a terminal job and stops on close() / abort', async () => {
+    const c = makeClient(USER);
+    const sub = await c.submit(`already done ${uniq()}`);
+    const done = await waitTerminal(c, sub.job_id);
+    const w = c.watchJob(sub.job_id);
+    const again = await w.done;
+    expect(again.seq).toBe(done.seq);
+    expect(w.output).toBe((done.result as { text: string }).text);
+
+    const live = await c.submit(`close me ${uniq()}`);
+    const w2 = c.watchJob(live.job_id, { snapshot: live });
+    w2.close();
+    await expect(w2.done).rejects.toMatchObject({ name: 'AbortError' });
+
+    const ac = new AbortController();
+    const w3 = c.watchJob(live.job_id, { signal: ac.signal });
+    ac.abort();
+    await expect(w3.done).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+function serverTokens() {
+  return server().tokens;
+}

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadInput(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db, "--max-input", "1000")
+		a := s.client(s.token("erin"))
+		j := a.submit("a job to poke at")
+		cases := []struct {
+			name         string
+			method, path string
+			body         any
+			status       int
+			code         string
+			headers      []string
+		}{
+			{"malformed json", "POST", "/api/v1/ai/proxy", `{"input": "x"`, 400, "invalid_json", nil},
+			{"empty body", "POST", "/api/v1/ai/proxy", ``, 400, "invalid_json", nil},
+			{"not an object", "POST", "/api/v1/ai/proxy", `[1,2]`, 422, "invalid_field", nil},
+			{"input missing", "POST", "/api/v1/ai/proxy", `{"other": 1}`, 422, "invalid_input", nil},
+			{"input empty", "POST", "/api/v1/ai/proxy", `{"input": "   "}`, 422, "invalid_input", nil},
+			{"input wrong type", "POST", "/api/v1/ai/proxy", `{"input": 42}`, 422, "invalid_field", nil},
+			{"input too long", "POST", "/api/v1/ai/proxy", map[string]string{"input": strings.Repeat("x", 1001)}, 413, "input_too_large", nil},
+			{"body too large", "POST", "/api/v1/ai/proxy", map[string]string{"input": strings.Repeat("x", 70<<10)}, 413, "body_too_large", nil},
+			{"bad user key", "POST", "/api/v1/ai/proxy", `{"input": "x", "user_provided_key": "short"}`, 422, "invalid_key", nil},
+			{"request id and header differ", "POST", "/api/v1/ai/proxy", `{"input": "x", "request_id": "a"}`, 422, "invalid_field", []string{"Idempotency-Key", "b"}},
+			{"unknown job", "GET", "/api/v1/jobs/job_doesnotexist", nil, 404, "not_found", nil},
+			{"wait too long", "GET", "/api/v1/jobs/" + j.ID + "?wait=61", nil, 422, "invalid_wait", nil},
+			{"wait negative", "GET", "/api/v1/jobs/" + j.ID + "?wait=-1", nil, 422, "invalid_wait", nil},
+			{"wait not a number", "GET", "/api/v1/jobs/" + j.ID + "?wait=soon", nil, 422, "invalid_wait", nil},
+			{"since not a number", "GET", "/api/v1/jobs/" + j.ID + "?since=x", nil, 422, "invalid_field", nil},
+			{"unknown status filter", "GET", "/api/v1/jobs?status=done", nil, 422, "invalid_field", nil},
+			{"limit too big", "GET", "/api/v1/jobs?limit=1000", nil, 422, "invalid_field", nil},
+			{"bad cursor", "GET", "/api/v1/jobs?cursor=nope", nil, 422, "invalid_field", nil},
+			{"cancel unknown", "POST", "/api/v1/jobs/job_nope/cancel", nil, 404, "not_found", nil},
+			{"unknown endpoint", "GET", "/api/v1/nothing", nil, 404, "not_found", nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				wantError(t, a.do(c.method, c.path, c.body, c.headers...), c.status, c.code)
+			})
+		}
+		// Unknown fields are ignored.
+		if r := a.do("POST", "/api/v1/ai/proxy", `{"input": "fine", "colour": "blue"}`); r.Status != 202 {
+			t.Errorf("unknown field: %d %s", r.Status, r.Body)
+		}
+		// After all that the server still serves.
+		if r := a.do("GET", "/healthz", nil); r.Status != 200 {
+			t.Errorf("healthz after bad input: %d", r.Status)
+		}
+		if !strings.Contains(s.logs.String(), "aijobs started") || strings.Contains(s.logs.String(), "panic") {
+			t.Errorf("server log shows a panic:\n%s", s.logs.String())
+		}
+	})
+}
+
+func TestAuth(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db)
+		alice := s.client(s.token("alice"))
+		mallory := s.client(s.token("mallory"))
+		j := alice.submit("alice's secret plans")
+		for _, c := range []struct {
+			name  string
+			token string
+		}{{"no token", ""}, {"bad token", "aj_not-a-real-token"}, {"stream token as api token", j.StreamToken}} {
+			t.Run(c.name, func(t *testing.T) {
+				a := s.client(c.token)
+				for _, p := range []struct{ method, path string }{
+					{"GET", "/api/v1/jobs/" + j.ID}, {"GET", "/api/v1/jobs"}, {"POST", "/api/v1/jobs/" + j.ID + "/cancel"},
+					{"GET", "/api/v1/ai/usage"}, {"POST", "/api/v1/ai/proxy"},
+				} {
+					r := a.do(p.method, p.path, `{"input":"x"}`)
+					wantError(t, r, 401, "unauthorized")
+					if r.Header.Get("WWW-Authenticate") == "" {
+						t.Errorf("%s %s: 401 without WWW-Authenticate", p.method, p.path)
+					}
+				}
+			})
+		}
+		// Another user's job does not exist for mallory: 404, never 403.
+		wantError(t, mallory.do("GET", "/api/v1/jobs/"+j.ID, nil), 404, "not_found")
+		wantError(t, mallory.do("GET", "/api/v1/jobs/"+j.ID+"?wait=1&since=0", nil), 404, "not_found")
+		wantError(t, mallory.do("POST", "/api/v1/jobs/"+j.ID+"/cancel", nil), 404, "not_found")
+		wantError(t, mallory.do("DELETE", "/api/v1/jobs/"+j.ID, nil), 404, "not_found")
+		var list struct{ Jobs []job }
+		mallory.do("GET", "/api/v1/jobs", nil).json(t, &list)
+		if len(list.Jobs) != 0 {
+			t.Errorf("mallory lists %d jobs", len(list.Jobs))
+		}
+		// Mallory's cancel attempt changed nothing.
+		if got := alice.waitTerminal(j.ID); got.Status != "completed" {
+			t.Errorf("alice's job ended %s", got.Status)
+		}
+		// The API token is never accepted in a URL.
+		wantError(t, s.client("").do("GET", "/api/v1/jobs/"+j.ID+"/events?token="+alice.token, nil), 401, "unauthorized")
+	})
+}
+
+func TestETagAndLongPoll(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db)
+		a := s.client(s.token("fay"))
+		j := a.waitTerminal(a.submit("What is a good name for a cat?").ID)
+		r := a.do("GET", "/api/v1/jobs/"+j.ID, nil)
+		etag := r.Header.Get("ETag")
+		if etag != `"`+itoa(j.Seq)+`"` {
+			t.Fatalf("ETag = %q, want seq %d", etag, j.Seq)
+		}
+		if r.Header.Get("X-Poll-Interval") != "" {
+			t.Error("terminal job still suggests polling")
+		}
+		if r := a.do("GET", "/api/v1/jobs/"+j.ID, nil, "If-None-Match", etag); r.Status != 304 || len(r.Body) != 0 {
+			t.Errorf("If-None-Match current: %d %q", r.Status, r.Body)
+		}
+		if r := a.do("GET", "/api/v1/jobs/"+j.ID, nil, "If-None-Match", `"1"`); r.Status != 200 {
+			t.Errorf("If-None-Match old: %d", r.Status)
+		}
+		// A finished job never changes: a long-poll answers at once.
+		start := time.Now()
+		r = a.do("GET", "/api/v1/jobs/"+j.ID+"?wait=30", nil, "If-None-Match", etag)
+		if r.Status != 304 || time.Since(start) > 5*time.Second {
+			t.Errorf("long-poll on a finished job: %d after %v, want 304 at once", r.Status, time.Since(start))
+		}
+		// A job that does not change: the long-poll times out into a 304.
+		// (An API-only server runs no workers, so its job stays queued.)
+		idle := startServer(t, db, "--role", "api")
+		b := idle.client(idle.token("gil"))
+		q := b.submit("nobody will run this")
+		start = time.Now()
+		r = b.do("GET", "/api/v1/jobs/"+q.ID+"?wait=1", nil, "If-None-Match", `"`+itoa(q.Seq)+`"`)
+		if el := time.Since(start); r.Status != 304 || el < 900*time.Millisecond || el > 5*time.Second {
+			t.Errorf("long-poll on an unchanged job: %d after %v, want 304 after ~1s", r.Status, el)
+		}
+		// Long-poll returns on change, well before the timeout.
+		slow := a.submit("[[offline:slow]] tell me about the sea")
+		cur := a.get(slow.ID)
+		if cur.Terminal {
+			t.Fatal("slow job finished at once")
+		}
+		if r := a.do("GET", "/api/v1/jobs/"+slow.ID, nil); r.Header.Get("X-Poll-Interval") != "2" {
+			t.Errorf("X-Poll-Interval = %q", r.Header.Get("X-Poll-Interval"))
+		}
+		start = time.Now()
+		r = a.do("GET", "/api/v1/jobs/"+slow.ID+"?wait=30", nil, "If-None-Match", `"`+itoa(cur.Seq)+`"`)
+		var next job
+		r.json(t, &next)
+		if r.Status != 200 || next.Seq <= cur.Seq || time.Since(start) > 10*time.Second {
+			t.Errorf("long-poll: status %d seq %d (was %d) after %v", r.Status, next.Seq, cur.Seq, time.Since(start))
+		}
+		a.do("POST", "/api/v1/jobs/"+slow.ID+"/cancel", nil)
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

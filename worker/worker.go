@@ -1,0 +1,241 @@
+// Package worker runs one attempt of a job: it classifies the input, streams
+// the model's answer into the job as coalesced output events, validates the
+// structured output and writes the outcome — every write fenced by attempt
+// through the jobs service.
+package worker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/aijobs/aijobs/ai"
+	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/queue"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// FlushEvery is how often streamed output is written to the job: at most
+	// this often per job. Defaults to 100 ms (about 10 writes a second).
+	FlushEvery time.Duration
+	// ExpectedChars is the output length at which progress nears 95%.
+	// Defaults to 900.
+	ExpectedChars int
+	Logger        *slog.Logger
+}
+
+// Worker runs jobs with one provider. It implements queue.Runner.
+type Worker struct {
+	svc      *jobs.Service
+	provider ai.Provider
+	cfg      Config
+}
+
+var _ queue.Runner = (*Worker)(nil)
+
+// New returns a Worker.
+func New(svc *jobs.Service, provider ai.Provider, cfg Config) *Worker {
+	cfg.FlushEvery = cmp.Or(cfg.FlushEvery, 100*time.Millisecond)
+	cfg.ExpectedChars = cmp.Or(cfg.ExpectedChars, 900)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	return &Worker{svc: svc, provider: provider, cfg: cfg}
+}
+
+// errFinished tells the queue the job ended without success and must not be
+// tried again; the outcome is already written.
+var errFinished = errors.New("job finished without success")
+
+// Run implements queue.Runner.
+func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int) error {
+	log := w.cfg.Logger.With(slog.String("job_id", jobID), slog.Int("attempt", attempt))
+	job, err := w.svc.Start(ctx, jobID, attempt)
+	if jobs.Lost(err) {
+		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
+		return nil
+	}
+	if err != nil {
+		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("start attempt: %w", err)}
+	}
+	input, userKey, err := w.svc.Input(ctx, jobID)
+	if err != nil {
+		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("read input: %w", err)}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sub := w.svc.Follow(job.UserID, jobID)
+	defer sub.Close()
+	go func() {
+		for {
+			select {
+			case ev := <-sub.Events():
+				if ev.Type == jobs.EventCancelled {
+					cancel(jobs.ErrTerminal)
+					return
+				}
+			case <-sub.Dropped():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	intent := ai.Classify(input)
+	out := &output{w: w, jobID: jobID, attempt: attempt, intent: intent, cancel: cancel}
+	stopFlush := out.start(ctx)
+	req := ai.Request{Input: input, Intent: intent, APIKey: userKey, Attempt: attempt}
+	resp, genErr := w.provider.Generate(ctx, req, out.add)
+	var result []byte
+	if genErr == nil {
+		var verr error
+		if result, verr = ai.Validate(intent, resp.Text); verr != nil {
+			// One more try, telling the model what was wrong.
+			log.InfoContext(ctx, "output did not validate, retrying once", slog.String("error", verr.Error()))
+			req.Feedback = verr.Error()
+			var again ai.Response
+			again, genErr = w.provider.Generate(ctx, req, out.add)
+			again.TokensIn, again.TokensOut = again.TokensIn+resp.TokensIn, again.TokensOut+resp.TokensOut
+			resp = again
+			if genErr == nil {
+				if result, verr = ai.Validate(intent, resp.Text); verr != nil {
+					genErr = &ai.Error{Code: "invalid_output", Message: "the model's output did not match the schema twice: " + verr.Error(), Usage: resp}
+				}
+			}
+		}
+	}
+	stopFlush()
+	if errors.Is(context.Cause(ctx), jobs.ErrTerminal) || out.lost() {
+		log.InfoContext(ctx, "job was cancelled while working")
+		return nil
+	}
+	// Writes below must land even if River's attempt context is ending.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer wcancel()
+	if genErr != nil {
+		return w.failed(wctx, log, job, attempt, maxAttempts, genErr)
+	}
+	used := jobs.Tokens{In: resp.TokensIn, Out: resp.TokensOut}
+	w.account(wctx, log, job.UserID, used)
+	res := jobs.Result{Intent: intent, Output: result, Text: resp.Text, UsageInfo: jobs.UsageInfo{Provider: w.provider.Name(), Model: cmp.Or(resp.Model, w.provider.Model())}}
+	if u, err := w.svc.UsageOf(wctx, job.UserID); err == nil {
+		res.UsageInfo.RequestsUsed, res.UsageInfo.RequestsLimit = u.RequestsUsed, u.RequestsLimit
+		res.UsageInfo.RequestsRemaining, res.UsageInfo.ResetsAt = u.RequestsRemaining, u.ResetsAt
+	}
+	if _, err := w.svc.Complete(wctx, jobID, attempt, res, used); err != nil {
+		if jobs.Lost(err) {
+			return nil
+		}
+		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("complete: %w", err)}
+	}
+	log.InfoContext(ctx, "job completed", slog.String("intent", string(intent)), slog.Int64("tokens_out", resp.TokensOut))
+	return nil
+}
+
+// failed writes retrying or failed for a provider error.
+func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, attempt, maxAttempts int, genErr error) error {
+	e := ai.AsError(genErr)
+	used := jobs.Tokens{In: e.Usage.TokensIn, Out: e.Usage.TokensOut}
+	w.account(ctx, log, job.UserID, used)
+	why := jobs.Error{Code: e.Code, Message: e.Message}
+	if e.Retryable && attempt < maxAttempts {
+		at := time.Now().Add(max(e.RetryAfter, backoff(attempt)))
+		log.InfoContext(ctx, "attempt failed, will retry", slog.String("code", e.Code), slog.Time("retry_at", at))
+		if _, err := w.svc.Retrying(ctx, job.ID, attempt, at, why, used); err != nil && !jobs.Lost(err) {
+			log.ErrorContext(ctx, "record retrying", slog.String("error", err.Error()))
+		}
+		return &queue.RetryError{At: at, Err: e}
+	}
+	log.InfoContext(ctx, "job failed", slog.String("code", e.Code), slog.Bool("retryable", e.Retryable))
+	if _, err := w.svc.Fail(ctx, job.ID, attempt, why, used); err != nil && !jobs.Lost(err) {
+		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("record failure: %w", err)}
+	}
+	return errFinished
+}
+
+func (w *Worker) account(ctx context.Context, log *slog.Logger, userID string, used jobs.Tokens) {
+	if err := w.svc.AddUsage(ctx, userID, used); err != nil {
+		log.ErrorContext(ctx, "record token usage", slog.String("error", err.Error()))
+	}
+}
+
+// backoff is the least wait before attempt+1: 1 s, 2 s, 4 s … at most 1 min.
+func backoff(attempt int) time.Duration {
+	return min(time.Second<<min(attempt-1, 6), time.Minute)
+}
+
+// output coalesces streamed chunks into at most one write per FlushEvery.
+type output struct {
+	w       *Worker
+	jobID   string
+	attempt int
+	intent  jobs.Intent
+	cancel  context.CancelCauseFunc
+
+	mu      sync.Mutex
+	pending []byte // guarded by mu
+	total   int    // guarded by mu
+	gone    bool   // guarded by mu: the job is no longer ours
+}
+
+func (o *output) add(chunk string) {
+	o.mu.Lock()
+	o.pending = append(o.pending, chunk...)
+	o.total += len(chunk)
+	o.mu.Unlock()
+}
+
+func (o *output) lost() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gone
+}
+
+// start flushes every FlushEvery until the returned stop is called, which
+// flushes what is left.
+func (o *output) start(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(o.w.cfg.FlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				o.flush(ctx)
+			case <-done:
+				o.flush(ctx)
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (o *output) flush(ctx context.Context) {
+	o.mu.Lock()
+	text, total, gone := string(o.pending), o.total, o.gone
+	o.pending = o.pending[:0]
+	o.mu.Unlock()
+	if text == "" || gone || ctx.Err() != nil {
+		return
+	}
+	progress := 5 + int(90*(1-math.Exp(-float64(total)/float64(o.w.cfg.ExpectedChars))))
+	if _, err := o.w.svc.Report(ctx, o.jobID, o.attempt, o.intent, text, progress); err != nil {
+		if jobs.Lost(err) {
+			o.mu.Lock()
+			o.gone = true
+			o.mu.Unlock()
+			o.cancel(jobs.ErrTerminal)
+			return
+		}
+		o.w.cfg.Logger.WarnContext(ctx, "record output", slog.String("job_id", o.jobID), slog.String("error", err.Error()))
+	}
+}
