@@ -145,4 +145,11 @@ func wantErrIs(t *testing.T, err, target error) {
 	}
 }
 
-func describe(v any) string { b, _ := json.Marshal(v); return fmt.Sprintf("%s", b) }
+// describe renders v as JSON for failure messages.
+func describe(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%+v", v)
+	}
+	return string(b)
+}

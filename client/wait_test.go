@@ -88,8 +88,8 @@ func TestWaitRetriesWithBackoff(t *testing.T) {
 func TestWaitNeverBusyLoops(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name         string
-		answer       func(w http.ResponseWriter, snap Job)
+		name        string
+		answer      func(w http.ResponseWriter, snap Job)
 		wantAtLeast time.Duration
 	}{
 		{"instant 304 with X-Poll-Interval", func(w http.ResponseWriter, snap Job) {
@@ -213,5 +213,18 @@ func TestParsePollInterval(t *testing.T) {
 		"1e9": time.Minute, "+Inf": time.Minute, " 3 ": 3 * time.Second,
 	} {
 		wantEqual(t, "parsePollInterval("+strconv.Quote(in)+")", parsePollInterval(in), want)
+	}
+}
+
+func TestSleepCtx(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	wantEqual(t, "sleep 0", sleepCtx(ctx, 0), error(nil))
+	wantEqual(t, "sleep 1ms", sleepCtx(ctx, time.Millisecond), error(nil))
+	cancel()
+	start := time.Now()
+	wantErrIs(t, sleepCtx(ctx, time.Hour), context.Canceled)
+	if time.Since(start) > time.Second {
+		t.Error("sleepCtx ignored the cancelled context")
 	}
 }

@@ -308,19 +308,19 @@ func (a *api) do(method, path string, body any, headers ...string) response {
 
 // job is the snapshot as the tests read it.
 type job struct {
-	ID          string          `json:"job_id"`
-	Status      string          `json:"status"`
-	Terminal    bool            `json:"terminal"`
-	Progress    int             `json:"progress"`
-	Seq         int64           `json:"seq"`
-	Intent      string          `json:"intent"`
-	Attempt     int             `json:"attempt"`
-	Result      json.RawMessage `json:"result"`
+	ID          string                          `json:"job_id"`
+	Status      string                          `json:"status"`
+	Terminal    bool                            `json:"terminal"`
+	Progress    int                             `json:"progress"`
+	Seq         int64                           `json:"seq"`
+	Intent      string                          `json:"intent"`
+	Attempt     int                             `json:"attempt"`
+	Result      json.RawMessage                 `json:"result"`
 	Error       *struct{ Code, Message string } `json:"error"`
-	ExpiresAt   time.Time       `json:"expires_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
-	StreamToken string          `json:"stream_token"`
-	Message     string          `json:"message"`
+	ExpiresAt   time.Time                       `json:"expires_at"`
+	FinishedAt  *time.Time                      `json:"finished_at"`
+	StreamToken string                          `json:"stream_token"`
+	Message     string                          `json:"message"`
 }
 
 // submit posts an input and expects 202.
@@ -380,4 +380,13 @@ func wantError(t *testing.T, r response, status int, code string) {
 	if r.Status != status || e.Code != code || e.Error == "" {
 		t.Fatalf("got status %d code %q error %q, want status %d code %q and a message\nbody: %s", r.Status, e.Code, e.Error, status, code, r.Body)
 	}
+}
+
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

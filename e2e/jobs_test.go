@@ -99,8 +99,8 @@ func TestIntentsAndPagination(t *testing.T) {
 		a := s.client(s.token("bob"))
 		inputs := map[string]string{
 			"Help me prioritize: fix the bug, write the report, call the bank": "prioritization",
-			"What is the capital of France?":                                    "general",
-			"I want to learn Spanish in six months":                             "smart_goal",
+			"What is the capital of France?":                                   "general",
+			"I want to learn Spanish in six months":                            "smart_goal",
 		}
 		ids := map[string]string{}
 		for in, intent := range inputs {

@@ -15,13 +15,14 @@ import (
 // attempt took it over, or it was cancelled.
 func Lost(err error) bool { return errorsIsStale(err) }
 
-// Start begins attempt n (1-based) of the job and returns the job.
+// Start begins attempt n (1-based) of the job and returns the job. The same
+// attempt may start again only after it recorded an interruption (retrying).
 func (s *Service) Start(ctx context.Context, jobID string, attempt int) (Job, error) {
 	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
 		if j.Terminal {
 			return nil, ErrTerminal
 		}
-		if j.Attempt >= attempt {
+		if j.Attempt > attempt || (j.Attempt == attempt && j.Status != StatusRetrying) {
 			return nil, ErrStale
 		}
 		now := s.cfg.Now().UTC()

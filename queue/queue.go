@@ -48,9 +48,14 @@ type Runner interface {
 type RetryError struct {
 	At  time.Time
 	Err error
+	// SameAttempt runs the same attempt again (it was interrupted, not
+	// failed): River snoozes the job instead of counting an attempt.
+	SameAttempt bool
 }
 
-func (e *RetryError) Error() string { return "retry at " + e.At.Format(time.RFC3339) + ": " + e.Err.Error() }
+func (e *RetryError) Error() string {
+	return "retry at " + e.At.Format(time.RFC3339) + ": " + e.Err.Error()
+}
 func (e *RetryError) Unwrap() error { return e.Err }
 
 // Config configures the queue.
@@ -96,6 +101,7 @@ type Queue struct {
 	worker interface {
 		Start(context.Context) error
 		Stop(context.Context) error
+		StopAndCancel(context.Context) error
 	}
 	maxAttempts int
 }
@@ -184,9 +190,11 @@ func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, jobID string) error {
 	return err
 }
 
-// Run works jobs until ctx ends, then stops River gracefully: running jobs
-// get until stopTimeout to finish, then their contexts are cancelled (River
-// rescues what did not finish, and fencing keeps that safe).
+// Run works jobs until ctx ends, then stops River: running jobs get until
+// stopTimeout to finish, then their contexts are cancelled and they record
+// that they were interrupted, so the next start (or another node) retries
+// them. A process killed outright is covered by River's rescuer and by
+// fencing.
 func (q *Queue) Run(ctx context.Context, stopTimeout time.Duration) error {
 	if q.worker == nil {
 		<-ctx.Done()
@@ -196,9 +204,14 @@ func (q *Queue) Run(ctx context.Context, stopTimeout time.Duration) error {
 		return fmt.Errorf("start river: %w", err)
 	}
 	<-ctx.Done()
-	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	softCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	if err := q.worker.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := q.worker.Stop(softCtx); err == nil {
+		return nil
+	}
+	hardCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.worker.StopAndCancel(hardCtx); err != nil {
 		return fmt.Errorf("stop river: %w", err)
 	}
 	return nil
@@ -221,6 +234,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &retry) && retry.SameAttempt:
+		return river.JobSnooze(max(time.Until(retry.At), 0))
 	case errors.As(err, &retry):
 		w.mu.Lock()
 		w.retryAt[job.ID] = retry.At

@@ -118,6 +118,16 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 	// Writes below must land even if River's attempt context is ending.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer wcancel()
+	if genErr != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// This process is stopping: not the job's fault. The same attempt
+		// runs again on the next start or on another node.
+		at := time.Now().Add(time.Second)
+		why := jobs.Error{Code: "interrupted", Message: "the worker stopped; the job will resume shortly"}
+		if _, err := w.svc.Retrying(wctx, jobID, attempt, at, why, jobs.Tokens{}); err != nil && !jobs.Lost(err) {
+			log.ErrorContext(wctx, "record interruption", slog.String("error", err.Error()))
+		}
+		return &queue.RetryError{At: at, Err: genErr, SameAttempt: true}
+	}
 	if genErr != nil {
 		return w.failed(wctx, log, job, attempt, maxAttempts, genErr)
 	}

@@ -221,6 +221,8 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     await page.locator('#job-panel').waitFor({ state: 'visible' });
     await waitForText(page, '#job-id', /^job_/);
     goalJobId = (await page.locator('#job-id').textContent()).trim();
+    // The jobs list is refreshed on submit; picture the page once the job is in it.
+    await page.locator(`#jobs-body tr[data-job-id="${goalJobId}"]`).waitFor({ state: 'visible' });
     await shot('after-submit');
 
     await waitForText(page, '#job-status', /^completed$/, 60e3);
@@ -264,6 +266,9 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     }, goalJobId);
     const id = (await page.locator('#job-id').textContent()).trim();
     await waitForText(page, '#job-status', /^working$/, 30e3);
+    // Let some output stream in first: it stays visible after the cancel.
+    await page.waitForFunction(() => document.getElementById('job-output').textContent.length > 0 &&
+      document.getElementById('job-progress').value > 0, null, { timeout: 30e3 });
 
     const row = page.locator(`#jobs-body tr[data-job-id="${id}"]`);
     await row.waitFor({ state: 'visible' });
@@ -276,6 +281,7 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     await waitForText(page, `#jobs-body tr[data-job-id="${id}"] .badge`, /^cancelled$/);
     assert.equal(await row.getByRole('button', { name: /^Cancel job/ }).count(), 0);
     assert.match(await page.locator('#announcer').textContent(), /^Job cancelled\./);
+    assert.ok((await page.locator('#job-output').textContent()).length > 0, 'the output streamed before the cancel stays');
     await shot('cancelled');
 
     // A cancelled job never later becomes completed.
@@ -285,6 +291,52 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     assert.equal(body.status, 'cancelled');
     assert.equal(body.terminal, true);
     await waitForText(page, '#job-status', /^cancelled$/, 1000);
+  });
+
+  it('falls back to polling when the stream cannot be opened, and renders a prioritization', async () => {
+    const { page } = env;
+    const errorsBefore = env.pageErrors.length;
+    const blocked = [];
+    const block = (route) => { blocked.push(route.request().url()); return route.abort(); };
+    await page.route('**/api/v1/jobs/*/events?*', block);
+    try {
+      await page.getByLabel('Your request').fill('Prioritize my tasks:\n- file taxes\n- email Bob\n- buy milk');
+      await page.getByRole('button', { name: 'Submit' }).click();
+      await waitForText(page, '#job-transport', /polling/i, 10e3);
+      await waitForText(page, '#job-status', /^completed$/, 60e3);
+    } finally {
+      await page.unroute('**/api/v1/jobs/*/events?*', block);
+    }
+    // The aborted stream requests are logged by the browser, as they should be.
+    const added = env.pageErrors.splice(errorsBefore);
+    env.pageErrors.push(...added.filter((e) => !/net::ERR_FAILED/.test(e)));
+    assert.ok(blocked.length >= 1, 'the page tried the SSE stream first');
+    const result = page.locator('#job-result [data-intent="prioritization"]');
+    await result.waitFor({ state: 'visible' });
+    const tasks = await result.locator('ol.tasks > li').allTextContents();
+    assert.equal(tasks.length, 3, `three tasks listed: ${tasks.join(' | ')}`);
+    assert.match(tasks[0], /priority 1/, 'ordered by priority, 1 first');
+    assert.ok((await result.locator('[data-field="summary"]').textContent()).trim().length > 0, 'summary shown');
+    assert.equal(await page.locator('#job-progress').evaluate((e) => e.value), 100);
+  });
+
+  it('shows the error message and code of a failed job, and a general answer', async () => {
+    const { page } = env;
+    await page.getByLabel('Your request').fill('Why is the sky blue? [[offline:fatal]]');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await waitForText(page, '#job-status', /^failed$/, 60e3);
+    const outcome = page.locator('#job-result [data-outcome="failed"]');
+    await outcome.waitFor({ state: 'visible' });
+    assert.match(await outcome.textContent(), /^Failed: .+\(code bad_request\)/);
+    assert.match(await page.locator('#announcer').textContent(), /^Job failed\./);
+
+    await page.getByLabel('Your request').fill('Why is the sky blue?');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await waitForText(page, '#job-status', /^completed$/, 60e3);
+    const result = page.locator('#job-result [data-intent="general"]');
+    await result.waitFor({ state: 'visible' });
+    assert.ok((await result.locator('[data-field="answer"]').textContent()).trim().length > 0, 'answer shown');
+    assert.ok(await result.locator('ul > li').count() >= 1, 'key points listed');
   });
 
   it('opens a finished job from the list with the keyboard', async () => {

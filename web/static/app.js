@@ -71,7 +71,7 @@ function formatTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const today = new Date().toDateString() === d.toDateString();
-  return today ? d.toLocaleTimeString() : d.toLocaleString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString() : '–');
@@ -199,6 +199,7 @@ el.submitForm.addEventListener('submit', async (e) => {
     announce('Request queued.');
     watch(data);
     refreshJobs();
+    refreshUsage();
   } catch (err) {
     showError(el.submitError, err instanceof ApiError ? err.describe() : String(err));
   } finally {
@@ -519,7 +520,7 @@ function renderJobs() {
         'aria-label': `Cancel job ${j.job_id}` }, 'Cancel'));
     }
     return h('tr', { 'data-job-id': j.job_id, 'data-status': j.status, 'aria-current': j.job_id === current ? 'true' : null },
-      h('td', { 'data-label': 'Job' }, h('code', {}, j.job_id), j.intent ? h('span', { class: 'muted' }, ` ${j.intent}`) : null),
+      h('td', { 'data-label': 'Job' }, h('code', {}, j.job_id), j.intent ? h('span', { class: 'muted intent' }, ` ${j.intent}`) : null),
       h('td', { 'data-label': 'Created' }, h('time', { datetime: j.created_at }, formatTime(j.created_at))),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'badge', 'data-status': j.status }, j.status)),
       h('td', { 'data-label': 'Progress' }, h('span', { class: 'progress-cell' },

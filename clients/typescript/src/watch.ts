@@ -333,8 +333,10 @@ export function watchJob<Output = unknown>(
       if (closed) return;
       const source = new ES(urlFor(lastSeq ?? initialAfter), opts.eventSourceInit);
       es = source;
+      let gotEvent = false;
       source.addEventListener('message', (m: { data?: unknown; lastEventId?: string }) => {
         if (es !== source || closed) return;
+        gotEvent = true;
         let ev: JobEvent<Output>;
         try {
           ev = JSON.parse(String(m.data));
@@ -359,9 +361,20 @@ export function watchJob<Output = unknown>(
           return startLongPoll(e);
         }
         if (source.readyState === CLOSED) {
-          // The EventSource gave up: reconnect ourselves from the last seq (?after=).
+          // The EventSource gave up: reconnect ourselves from the last seq (?after=). A connection
+          // refused before its first event may mean an expired stream token: get a fresh one.
           closeEs();
-          timer = setTimeout(connect, jitter(Math.min(pollMax, 500 * 2 ** failures)));
+          const refresh = !gotEvent;
+          timer = setTimeout(async () => {
+            if (refresh) {
+              try {
+                token = (await client.streamToken({ signal: ctl.signal })).stream_token;
+              } catch {
+                /* keep the old one; the next failure counts too */
+              }
+            }
+            connect();
+          }, jitter(Math.min(pollMax, 500 * 2 ** failures)));
         }
         // Otherwise the EventSource reconnects by itself, sending Last-Event-ID.
       });

@@ -3,8 +3,9 @@
  * `aijobs serve` on a free loopback port with a temporary data directory and the offline provider,
  * waits for GET /readyz, and creates one API token per test user with `aijobs token create`.
  *
- * To run against a server that is already up instead, set AIJOBS_TEST_URL and
- * AIJOBS_TEST_TOKENS (JSON object user → token, with the users listed in USERS below).
+ * AIJOBS_TEST_BIN=<path> uses an already built binary instead of `go build`. To run against a
+ * server that is already up instead, set AIJOBS_TEST_URL and AIJOBS_TEST_TOKENS (JSON object
+ * user → token, with the users listed in USERS below).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -51,7 +52,7 @@ export default async function setup(project: TestProject) {
 
   const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const tmp = await mkdtemp(join(tmpdir(), 'aijobs-ts-'));
-  const bin = join(tmp, 'aijobs');
+  const bin = process.env.AIJOBS_TEST_BIN ? resolve(process.env.AIJOBS_TEST_BIN) : join(tmp, 'aijobs');
   const dataDir = join(tmp, 'data');
   let child: ChildProcess | undefined;
   let log = '';
@@ -68,7 +69,7 @@ export default async function setup(project: TestProject) {
   };
 
   try {
-    try {
+    if (!process.env.AIJOBS_TEST_BIN) try {
       await run('go', ['build', '-o', bin, './cmd/aijobs'], { cwd: repoRoot, maxBuffer: 16 << 20 });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
