@@ -318,6 +318,7 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     assert.match(tasks[0], /priority 1/, 'ordered by priority, 1 first');
     assert.ok((await result.locator('[data-field="summary"]').textContent()).trim().length > 0, 'summary shown');
     assert.equal(await page.locator('#job-progress').evaluate((e) => e.value), 100);
+    await shot('prioritized-polling');
   });
 
   it('shows the error message and code of a failed job, and a general answer', async () => {
@@ -329,6 +330,7 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     await outcome.waitFor({ state: 'visible' });
     assert.match(await outcome.textContent(), /^Failed: .+\(code bad_request\)/);
     assert.match(await page.locator('#announcer').textContent(), /^Job failed\./);
+    await shot('failed');
 
     await page.getByLabel('Your request').fill('Why is the sky blue?');
     await page.getByRole('button', { name: 'Submit' }).click();

@@ -548,7 +548,6 @@ el.jobsBody.addEventListener('click', async (e) => {
     cancelJob(id, b);
   } else if (b.dataset.action === 'watch') {
     await openJob(id);
-    el.jobHeading.setAttribute('tabindex', '-1');
     el.panel.scrollIntoView({ block: 'start' });
     el.jobHeading.focus();
   }

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// progressView shows a job's events while the CLI follows it. Event is
+// called with each event in order, Done once at the end; both from one
+// goroutine.
+type progressView interface {
+	Event(ev jobs.Event)
+	Done()
+}
+
+// jobState is what the views show: the status and the progress, which
+// never goes backwards on screen except on a resync.
+type jobState struct {
+	status   jobs.Status
+	progress int
+	retryAt  *time.Time
+	reason   string // why the last attempt failed, while retrying
+}
+
+func (s *jobState) apply(ev jobs.Event) {
+	if (ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync) && ev.Job != nil {
+		if ev.Type == jobs.EventResync {
+			s.progress = 0
+		}
+		s.status, s.progress, s.retryAt = ev.Job.Status, max(s.progress, ev.Job.Progress), ev.Job.RetryAt
+		return
+	}
+	if ev.Status != "" {
+		s.status = ev.Status
+	}
+	s.progress = max(s.progress, ev.Progress)
+	s.retryAt, s.reason = ev.RetryAt, ""
+	if ev.Status == jobs.StatusRetrying && ev.Error != nil {
+		s.reason = ev.Error.Message
+	}
+}
+
+// line renders the state as words: "working 40%", "retrying 40% (next
+// attempt at 19:00:05: provider overloaded)".
+func (s *jobState) line() string {
+	out := fmt.Sprintf("%s %d%%", s.status, s.progress)
+	if s.status == jobs.StatusRetrying {
+		detail := ""
+		if s.retryAt != nil {
+			detail = "next attempt at " + s.retryAt.Local().Format(time.TimeOnly)
+		}
+		if s.reason != "" {
+			if detail != "" {
+				detail += ": "
+			}
+			detail += sanitize(s.reason)
+		}
+		if detail != "" {
+			out += " (" + detail + ")"
+		}
+	}
+	return out
+}
+
+// lineView prints one plain line whenever the status or the progress
+// changes, for logs and pipes.
+type lineView struct {
+	w     io.Writer
+	state jobState
+	last  string
+}
+
+func newLineView(w io.Writer) *lineView { return &lineView{w: w} }
+
+// Event prints the job's state if it changed.
+func (v *lineView) Event(ev jobs.Event) {
+	v.state.apply(ev)
+	if l := v.state.line(); l != v.last {
+		v.last = l
+		fmt.Fprintln(v.w, l)
+	}
+}
+
+// Done prints nothing: the last line already says how the job ended.
+func (v *lineView) Done() {}
+
+// barCells is the width of the bar itself.
+const barCells = 20
+
+// barView draws a progress bar on the terminal's last line and the model's
+// output above it as it streams: completed lines scroll up, the line being
+// written shows after the bar.
+type barView struct {
+	w       io.Writer
+	width   int // columns of the terminal
+	state   jobState
+	partial []rune // the output line being written
+}
+
+func newBarView(w io.Writer, width int) *barView {
+	return &barView{w: w, width: max(width, 20)}
+}
+
+// Event updates the bar and prints the event's output.
+func (v *barView) Event(ev jobs.Event) {
+	v.state.apply(ev)
+	var b strings.Builder
+	b.WriteString("\r\x1b[K") // clear the bar's line
+	if ev.Type == jobs.EventOutput {
+		for _, r := range sanitize(ev.Text) {
+			if r == '\n' {
+				b.WriteString(string(v.partial))
+				b.WriteString("\n")
+				v.partial = v.partial[:0]
+				continue
+			}
+			v.partial = append(v.partial, r)
+			if len(v.partial) >= v.width-1 { // wrap long lines ourselves
+				b.WriteString(string(v.partial))
+				b.WriteString("\n")
+				v.partial = v.partial[:0]
+			}
+		}
+	}
+	b.WriteString(v.bar())
+	_, _ = io.WriteString(v.w, b.String())
+}
+
+// Done leaves the output's last line and the final bar on the screen.
+func (v *barView) Done() {
+	var b strings.Builder
+	b.WriteString("\r\x1b[K")
+	if len(v.partial) > 0 {
+		b.WriteString(string(v.partial))
+		b.WriteString("\n")
+		v.partial = v.partial[:0]
+	}
+	b.WriteString(v.label())
+	b.WriteString("\n")
+	_, _ = io.WriteString(v.w, b.String())
+}
+
+// label is the bar and the state: "[██████░░░░] working 40%".
+func (v *barView) label() string {
+	filled := min(max(v.state.progress, 0), 100) * barCells / 100
+	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", barCells-filled) + "] " + v.state.line()
+}
+
+// bar is the bar's line: the label, then as much of the line being written
+// as fits, never wider than the terminal (a wrapped line could not be
+// redrawn in place).
+func (v *barView) bar() string {
+	label := v.label()
+	n := utf8.RuneCountInString(label)
+	if n >= v.width-1 {
+		return string([]rune(label)[:v.width-1])
+	}
+	room := v.width - 1 - n - 2
+	if room <= 0 || len(v.partial) == 0 {
+		return label
+	}
+	tail := v.partial[max(len(v.partial)-room, 0):]
+	return label + "  " + string(tail)
+}
+
+// sanitize removes what could steer the terminal from text that came from a
+// model or a server: control characters (escape sequences among them) go,
+// tabs become a space, newlines stay.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n':
+			return r
+		case r == '\t':
+			return ' '
+		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == utf8.RuneError:
+			return -1
+		}
+		return r
+	}, s)
+}
