@@ -84,28 +84,42 @@ func New(svc *jobs.Service, cfg Config) *Server {
 // it. Call it before http.Server.Shutdown, which does not wait for streams.
 func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
+type route struct {
+	method, path string
+	h            handlerFunc
+}
+
+// routes lists every endpoint; openapi.json documents exactly these (a test
+// checks it), plus /metrics and the dashboard at /.
+func (s *Server) routes() []route {
+	return []route{
+		{"POST", "/api/v1/ai/proxy", s.submit},
+		{"GET", "/api/v1/jobs/{id}", s.getJob},
+		{"GET", "/api/v1/jobs", s.listJobs},
+		{"POST", "/api/v1/jobs/{id}/cancel", s.cancelJob},
+		{"DELETE", "/api/v1/jobs/{id}", s.cancelJob},
+		{"GET", "/api/v1/ai/usage", s.usage},
+		{"POST", "/api/v1/stream_tokens", s.streamToken},
+		{"GET", "/api/v1/jobs/{id}/events", s.jobEvents},
+		{"GET", "/api/v1/events", s.userEvents},
+		{"GET", "/cable", s.cable},
+		{"GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
+			return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{"GET", "/readyz", s.ready},
+		{"GET", "/openapi.json", s.openapi},
+	}
+}
+
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.adapt(h)) }
-	handle("POST /api/v1/ai/proxy", s.submit)
-	handle("GET /api/v1/jobs/{id}", s.getJob)
-	handle("GET /api/v1/jobs", s.listJobs)
-	handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
-	handle("DELETE /api/v1/jobs/{id}", s.cancelJob)
-	handle("GET /api/v1/ai/usage", s.usage)
-	handle("POST /api/v1/stream_tokens", s.streamToken)
-	handle("GET /api/v1/jobs/{id}/events", s.jobEvents)
-	handle("GET /api/v1/events", s.userEvents)
-	handle("GET /cable", s.cable)
-	handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	handle("GET /readyz", s.ready)
-	handle("GET /openapi.json", s.openapi)
-	handle("/api/", func(w http.ResponseWriter, r *http.Request) error {
+	for _, r := range s.routes() {
+		mux.Handle(r.method+" "+r.path, s.adapt(r.h))
+	}
+	mux.Handle("/api/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return jobs.Errorf(jobs.KindNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path)
-	})
+	}))
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
