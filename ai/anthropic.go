@@ -139,6 +139,9 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
 	}
 	estimateUsage(&resp, req)
+	if stop == "" {
+		return Response{}, incomplete("anthropic", resp)
+	}
 	if stop == anthropic.StopReasonRefusal {
 		msg := "anthropic: the model refused the request"
 		if r := strings.TrimSpace(refusal); r != "" {

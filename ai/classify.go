@@ -14,13 +14,15 @@ type cue struct {
 	weight int
 }
 
-// prioritizationCues are the phrases that point at ordering tasks.
+// prioritizationCues are the phrases that point at ordering tasks. Asking
+// to order things outweighs what the things are: "rank my goals" is a
+// prioritization.
 func prioritizationCues() []cue {
 	return []cue{
-		{"priorit*", 3}, {"which first", 3}, {"what first", 3},
-		{"do first", 3}, {"start with first", 3}, {"order these", 3},
-		{"in what order", 3}, {"what order", 3}, {"rank", 3}, {"ranking", 3},
-		{"most important", 2}, {"most urgent", 2}, {"eisenhower", 3},
+		{"priorit*", 7}, {"which first", 7}, {"what first", 7},
+		{"do first", 7}, {"order these", 7}, {"in what order", 7},
+		{"what order", 7}, {"rank", 7}, {"ranking", 7}, {"eisenhower", 7},
+		{"most important", 2}, {"most urgent", 2},
 		{"triage", 2}, {"to do list", 2}, {"todo list", 2}, {"todo", 1},
 		{"to dos", 2}, {"todos", 2}, {"backlog", 2}, {"tasks", 2}, {"task", 1},
 		{"chores", 1}, {"errands", 1}, {"deadlines", 1}, {"urgent", 1},

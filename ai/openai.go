@@ -133,6 +133,9 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
 	}
 	estimateUsage(&resp, req)
+	if finish == "" && refusal.Len() == 0 {
+		return Response{}, incomplete("openai", resp)
+	}
 	if refusal.Len() > 0 || finish == "content_filter" {
 		msg := "openai: the model refused the request"
 		if r := strings.TrimSpace(refusal.String()); r != "" {

@@ -46,3 +46,10 @@ func withUsage(err error, partial Response) error {
 	}
 	return err
 }
+
+// incomplete is the error of a stream that ended without saying why the
+// model stopped: the connection was cut, or the server does not stream.
+func incomplete(provider string, partial Response) *Error {
+	return &Error{Code: "connection_error", Retryable: true, Usage: partial,
+		Message: provider + ": the stream ended before the answer was complete"}
+}

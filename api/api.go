@@ -46,6 +46,9 @@ type Config struct {
 	Dashboard http.Handler
 	// Metrics serves "/metrics" (nil: none).
 	Metrics http.Handler
+	// OpsOnly serves only /healthz, /readyz, /openapi.json and /metrics:
+	// the HTTP side of a worker-only process.
+	OpsOnly bool
 	Logger  *slog.Logger
 }
 
@@ -115,6 +118,9 @@ func (s *Server) routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routes() {
+		if s.cfg.OpsOnly && strings.HasPrefix(r.path, "/api/") || s.cfg.OpsOnly && r.path == "/cable" {
+			continue
+		}
 		mux.Handle(r.method+" "+r.path, s.adapt(r.h))
 	}
 	mux.Handle("/api/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
@@ -123,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
-	if s.cfg.Dashboard != nil {
+	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
 	return mux

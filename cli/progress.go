@@ -39,9 +39,11 @@ func (s *jobState) apply(ev jobs.Event) {
 		s.status = ev.Status
 	}
 	s.progress = max(s.progress, ev.Progress)
-	s.retryAt, s.reason = ev.RetryAt, ""
-	if ev.Status == jobs.StatusRetrying && ev.Error != nil {
-		s.reason = ev.Error.Message
+	if ev.Type == jobs.EventStatus || ev.Type.Terminal() {
+		s.retryAt, s.reason = ev.RetryAt, ""
+		if ev.Status == jobs.StatusRetrying && ev.Error != nil {
+			s.reason = ev.Error.Message
+		}
 	}
 }
 
@@ -89,7 +91,7 @@ func (v *lineView) Event(ev jobs.Event) {
 // Done prints nothing: the last line already says how the job ended.
 func (v *lineView) Done() {}
 
-// barCells is the width of the bar itself.
+// barCells is the width of the bar itself, where the terminal has room.
 const barCells = 20
 
 // barView draws a progress bar on the terminal's last line and the model's
@@ -140,26 +142,35 @@ func (v *barView) Done() {
 		b.WriteString("\n")
 		v.partial = v.partial[:0]
 	}
-	b.WriteString(v.label())
+	b.WriteString(v.fit(v.label()))
 	b.WriteString("\n")
 	_, _ = io.WriteString(v.w, b.String())
 }
 
-// label is the bar and the state: "[██████░░░░] working 40%".
+// fit cuts a line to the terminal's width, less one column so the cursor
+// never wraps.
+func (v *barView) fit(s string) string {
+	if utf8.RuneCountInString(s) <= v.width-1 {
+		return s
+	}
+	return string([]rune(s)[:v.width-1])
+}
+
+// label is the bar and the state: "[██████░░░░] working 40%". The bar
+// narrows (to 5 cells) to leave the state room on a narrow terminal.
 func (v *barView) label() string {
-	filled := min(max(v.state.progress, 0), 100) * barCells / 100
-	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", barCells-filled) + "] " + v.state.line()
+	line := v.state.line()
+	cells := min(barCells, max(5, v.width-1-3-utf8.RuneCountInString(line)))
+	filled := min(max(v.state.progress, 0), 100) * cells / 100
+	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", cells-filled) + "] " + line
 }
 
 // bar is the bar's line: the label, then as much of the line being written
 // as fits, never wider than the terminal (a wrapped line could not be
 // redrawn in place).
 func (v *barView) bar() string {
-	label := v.label()
+	label := v.fit(v.label())
 	n := utf8.RuneCountInString(label)
-	if n >= v.width-1 {
-		return string([]rune(label)[:v.width-1])
-	}
 	room := v.width - 1 - n - 2
 	if room <= 0 || len(v.partial) == 0 {
 		return label
@@ -169,18 +180,51 @@ func (v *barView) bar() string {
 }
 
 // sanitize removes what could steer the terminal from text that came from a
-// model or a server: control characters (escape sequences among them) go,
-// tabs become a space, newlines stay.
+// model or a server: escape sequences (CSI, OSC and the others) and other
+// control characters go, tabs become a space, newlines stay.
 func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
+	var b strings.Builder
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
 		switch {
 		case r == '\n':
-			return r
+			b.WriteRune(r)
 		case r == '\t':
-			return ' '
+			b.WriteByte(' ')
+		case r == 0x1b && i+1 < len(rs) && rs[i+1] == '[', r == 0x9b:
+			// CSI: parameters and intermediates up to a final byte.
+			if r == 0x1b {
+				i++
+			}
+			for i+1 < len(rs) && (rs[i+1] < 0x40 || rs[i+1] > 0x7e) && rs[i+1] >= 0x20 {
+				i++
+			}
+			if i+1 < len(rs) && rs[i+1] >= 0x40 && rs[i+1] <= 0x7e {
+				i++
+			}
+		case r == 0x1b && i+1 < len(rs) && rs[i+1] == ']', r == 0x9d:
+			// OSC: up to BEL or ESC \.
+			for i++; i < len(rs); i++ {
+				if rs[i] == 0x07 || rs[i] == 0x9c {
+					break
+				}
+				if rs[i] == 0x1b && i+1 < len(rs) && rs[i+1] == '\\' {
+					i++
+					break
+				}
+			}
+		case r == 0x1b:
+			// ESC, intermediate bytes, one final byte ("ESC ( 0", "ESC c").
+			for i+1 < len(rs) && rs[i+1] >= 0x20 && rs[i+1] <= 0x2f {
+				i++
+			}
+			i++
 		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == utf8.RuneError:
-			return -1
+			// other control characters
+		default:
+			b.WriteRune(r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
 }

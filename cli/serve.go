@@ -81,7 +81,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	f.db.register(fs)
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve HTTP on")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve HTTP on (role worker: only /healthz, /readyz and /metrics)")
 	fs.StringVar(&f.role, "role", "all", "all (API and workers), api (HTTP only) or worker (jobs only)")
 	fs.IntVar(&f.workers, "workers", 50, "jobs run at once by this process")
 	fs.StringVar(&f.provider.Provider, "provider", "offline", "AI provider: offline, openai or anthropic")
@@ -164,7 +164,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runBroker(ctx) })
 	g.Go(func() error { return q.Run(ctx, f.shutdownTimeout) })
-	if f.role != "worker" {
+	{
 		var origins []string
 		if f.origins != "" {
 			origins = strings.Split(f.origins, ",")
@@ -179,6 +179,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 			},
 			Dashboard: web.Handler(),
 			Metrics:   reg.Handler(),
+			OpsOnly:   f.role == "worker",
 		})
 		reg.Observe(broker, st)
 		g.Go(func() error { return listen(ctx, f.addr, reg.Wrap(srv.Handler()), srv, log) })

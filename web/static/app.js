@@ -40,6 +40,7 @@ const state = {
   jobs: [],
   nextCursor: null,
   listTimer: null,
+  listGen: 0, // the latest jobs list request: older answers are dropped
 };
 
 // ---------------------------------------------------------------- helpers
@@ -161,6 +162,7 @@ el.tokenForget.addEventListener('click', () => {
   state.token = '';
   stopWatching();
   clearTimeout(state.listTimer);
+  state.listGen++; // drop any list answer still on its way
   state.jobs = [];
   state.nextCursor = null;
   renderJobs();
@@ -471,13 +473,16 @@ async function refreshJobs({ more = false } = {}) {
     // Refresh as many rows as are shown, within the API's limit.
     params.set('limit', String(Math.min(100, Math.max(PAGE_SIZE, state.jobs.length))));
   }
+  const gen = ++state.listGen;
   try {
     const { data } = await api('GET', `/api/v1/jobs?${params}`);
+    if (gen !== state.listGen) return; // a newer refresh is on its way
     const jobs = (data && data.jobs) || [];
     state.jobs = more ? state.jobs.concat(jobs.filter((j) => !state.jobs.some((k) => k.job_id === j.job_id))) : jobs;
     state.nextCursor = (data && data.next_cursor) || null;
     showError(el.jobsError, '');
   } catch (err) {
+    if (gen !== state.listGen) return;
     showError(el.jobsError, err instanceof ApiError ? err.describe() : String(err));
   }
   renderJobs();
@@ -589,6 +594,7 @@ async function refreshUsage() {
   if (!state.token) return;
   try {
     const { data } = await api('GET', '/api/v1/ai/usage');
+    if (!state.token) return; // forgotten meanwhile
     renderUsage(data);
     showError(el.usageError, '');
   } catch (err) {

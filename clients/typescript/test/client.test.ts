@@ -144,7 +144,7 @@ describe('client against a real server', () => {
     expect(await c.healthy()).toBe(true);
   });
 
-  it('throws typed errors: 404, 401, 422, 413, 400', async () => {
+  it('throws typed errors: 404, 401, 422, 413, 400, 409', async () => {
     const c = makeClient(USER);
 
     const nf = await c.getJob('job_doesnotexist000000000000').catch((e) => e);
@@ -172,6 +172,10 @@ describe('client against a real server', () => {
     expect(empty).toMatchObject({ status: 422, code: 'invalid_input' });
     expect(typeof empty.message).toBe('string');
 
+    const badKey = await c.submit({ input: 'hello', userProvidedKey: 'nope' }).catch((e) => e);
+    expect(badKey).toBeInstanceOf(ValidationError);
+    expect(badKey).toMatchObject({ status: 422, code: 'invalid_key' });
+
     const big = await c.submit({ input: 'x'.repeat(33 * 1024) }).catch((e) => e);
     expect(big).toBeInstanceOf(PayloadTooLargeError);
     expect(big).toMatchObject({ status: 413, code: 'input_too_large' });
@@ -181,6 +185,12 @@ describe('client against a real server', () => {
       .catch((e) => e);
     expect(malformed).toBeInstanceOf(BadRequestError);
     expect(malformed).toMatchObject({ status: 400, code: 'invalid_json' });
+
+    const tooBig = await c
+      .request('/api/v1/ai/proxy', { method: 'POST', body: JSON.stringify({ input: 'x'.repeat(70_000) }) })
+      .catch((e) => e);
+    expect(tooBig).toBeInstanceOf(PayloadTooLargeError);
+    expect(tooBig).toMatchObject({ status: 413, code: 'body_too_large' });
   });
 
   it('never accepts the API token in a stream URL', async () => {

@@ -69,11 +69,13 @@ export default async function setup(project: TestProject) {
   };
 
   try {
-    if (!process.env.AIJOBS_TEST_BIN) try {
-      await run('go', ['build', '-o', bin, './cmd/aijobs'], { cwd: repoRoot, maxBuffer: 16 << 20 });
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`go build ./cmd/aijobs failed in ${repoRoot}:\n${e.stderr ?? e.message}`);
+    if (!process.env.AIJOBS_TEST_BIN) {
+      try {
+        await run('go', ['build', '-o', bin, './cmd/aijobs'], { cwd: repoRoot, maxBuffer: 16 << 20 });
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new Error(`go build ./cmd/aijobs failed in ${repoRoot}:\n${e.stderr ?? e.message}`);
+      }
     }
 
     const port = await freePort();

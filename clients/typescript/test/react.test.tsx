@@ -2,7 +2,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, renderHook, waitFor } from '@testing-library/react';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import type { ReactNode } from 'react';
+import { StrictMode, type ReactNode } from 'react';
 import { createClient, type AiJobsClient, type CompletedResult, type JobEvent } from '../src/index.js';
 import { AiJobsProvider, useAiProxy, useJobEvents, useJobStatus } from '../src/react.js';
 import { EventSource, countingFetch, expectConsecutive, server, sleep, uniq } from './helpers.js';
@@ -21,9 +21,11 @@ function setup(opts: { transport?: 'poll' } = {}) {
   const client = createClient({ baseUrl, token: tokens[USER]!, fetch: counter.fetch, ...opts });
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const wrapper = ({ children }: { children: ReactNode }) => (
-    <QueryClientProvider client={queryClient}>
-      <AiJobsProvider client={client}>{children}</AiJobsProvider>
-    </QueryClientProvider>
+    <StrictMode>
+      <QueryClientProvider client={queryClient}>
+        <AiJobsProvider client={client}>{children}</AiJobsProvider>
+      </QueryClientProvider>
+    </StrictMode>
   );
   return { client, queryClient, wrapper, calls: counter.calls };
 }
@@ -63,7 +65,8 @@ describe('useAiProxy', () => {
   it('queues, follows the job, invalidates the mapped keys and fills ai-usage', async () => {
     const { queryClient, wrapper, calls } = setup();
     await seed(queryClient, ['smartGoals', 'tasks', 'unrelated']);
-    const { result } = renderHook(() => useAiProxy(), { wrapper });
+    let terminalCalls = 0;
+    const { result } = renderHook(() => useAiProxy({ onTerminal: () => terminalCalls++ }), { wrapper });
     expect(result.current.isLoading).toBe(false);
     const res = await result.current.mutateAsync({
       input: 'I want a SMART goal: run a half marathon by June',
@@ -86,6 +89,7 @@ describe('useAiProxy', () => {
     expect(queryClient.getQueryState(['tasks'])?.isInvalidated).toBe(false);
     expect(queryClient.getQueryState(['unrelated'])?.isInvalidated).toBe(false);
     expect(queryClient.getQueryData(['job-status', res.job_id])).toMatchObject({ status: 'completed' });
+    expect(terminalCalls).toBe(1); // once, even under StrictMode's double effects
     // The submit body followed the API: input, user_provided_key, request_id.
     expect(calls.filter((c) => c.method === 'POST' && c.url.endsWith('/api/v1/ai/proxy'))).toHaveLength(1);
   });
@@ -94,7 +98,10 @@ describe('useAiProxy', () => {
     const { queryClient, wrapper } = setup();
     await seed(queryClient, ['tasks', 'board', 'smartGoals']);
     const { result } = renderHook(
-      () => useAiProxy({ invalidate: { prioritization: [['board']] }, getUserProvidedKey: () => null }),
+      () => useAiProxy({
+          invalidate: { prioritization: [['board']] },
+          getUserProvidedKey: async () => 'sk-proj-abcdefghijklmnopqrstuvwxyz0123456789',
+        }),
       { wrapper },
     );
     await result.current.mutateAsync('Prioritize my tasks: taxes, groceries, gym, email');
@@ -103,7 +110,8 @@ describe('useAiProxy', () => {
     expect(queryClient.getQueryState(['board'])?.isInvalidated).toBe(true);
     expect(queryClient.getQueryState(['tasks'])?.isInvalidated).toBe(false);
     expect(queryClient.getQueryState(['smartGoals'])?.isInvalidated).toBe(false);
-    expect(queryClient.getQueryData(['ai-usage'])).toBeDefined();
+    // The key from getUserProvidedKey was sent and used.
+    expect(queryClient.getQueryData(['ai-usage'])).toMatchObject({ user_key_used: true });
   });
 
   it('reports a cancelled job and surfaces a submit error', async () => {

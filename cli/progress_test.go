@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+func TestLineView(t *testing.T) {
+	t.Parallel()
+	retryAt := time.Date(2026, 11, 28, 19, 0, 5, 0, time.Local)
+	var out bytes.Buffer
+	v := newLineView(&out)
+	for _, ev := range []jobs.Event{
+		{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusQueued}},
+		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
+		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "ignored in plain mode"},
+		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 40},
+		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 30}, // never backwards
+		{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Progress: 40, RetryAt: &retryAt, Error: &jobs.Error{Code: "provider_unavailable", Message: "provider \x1b[2Joverloaded"}},
+		{Type: jobs.EventProgress, Status: jobs.StatusRetrying, Progress: 40}, // no change
+		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Progress: 40, Attempt: 2},
+		{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100},
+	} {
+		v.Event(ev)
+	}
+	v.Done()
+	want := "queued 0%\nworking 0%\nworking 40%\nretrying 40% (next attempt at 19:00:05: provider overloaded)\nworking 40%\ncompleted 100%\n"
+	if out.String() != want {
+		t.Errorf("lines\n got  %q\n want %q", out.String(), want)
+	}
+}
+
+func TestBarView(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		width  int
+		events []jobs.Event
+		want   string // the screen after Done, once carriage returns are applied
+	}{
+		{"output lines scroll above the bar", 60, []jobs.Event{
+			{Type: jobs.EventStatus, Status: jobs.StatusWorking},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "line one\nline "},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "two\npartial"},
+			{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100},
+		}, "line one\nline two\npartial\n[████████████████████] completed 100%\n"},
+		{"long lines wrap at the width", 24, []jobs.Event{
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: strings.Repeat("x", 30)},
+			{Type: jobs.EventFailed, Status: jobs.StatusFailed, Progress: 10},
+		}, strings.Repeat("x", 23) + "\n" + strings.Repeat("x", 7) + "\n[█░░░░░░░░░] failed 10%\n"},
+		{"control characters removed", 60, []jobs.Event{
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "a\x1b[31mb\x07c\td\r\u009b0me\x1b]0;pwned\x07f\x1b(0\n"},
+		}, "abc def\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			v := newBarView(&out, tt.width)
+			for _, ev := range tt.events {
+				v.Event(ev)
+			}
+			v.Done()
+			if got := screen(out.String()); got != tt.want {
+				t.Errorf("screen\n got  %q\n want %q\n raw  %q", got, tt.want, out.String())
+			}
+			for _, seg := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\r' || r == '\n' }) {
+				if n := len([]rune(strings.TrimPrefix(seg, "\x1b[K"))); n > tt.width-1 {
+					t.Errorf("a line of %d columns on a %d-column terminal: %q", n, tt.width, seg)
+				}
+			}
+		})
+	}
+}
+
+// screen replays what a terminal would keep of the output: "\r\x1b[K"
+// erases the current line.
+func screen(s string) string {
+	var lines []string
+	cur := ""
+	for len(s) > 0 {
+		switch {
+		case strings.HasPrefix(s, "\r\x1b[K"):
+			cur, s = "", s[4:]
+		case s[0] == '\n':
+			lines, cur, s = append(lines, cur), "", s[1:]
+		default:
+			cur, s = cur+s[:1], s[1:]
+		}
+	}
+	out := strings.Join(lines, "\n") + "\n"
+	if cur != "" {
+		out += cur
+	}
+	return out
+}
