@@ -1,0 +1,183 @@
+package jobs_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aijobs/aijobs/hub"
+	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/secret"
+	"github.com/aijobs/aijobs/store"
+)
+
+// bundle is a Service on a real SQLite store in a temporary directory.
+type bundle struct {
+	svc   *jobs.Service
+	store *store.Store
+	user  jobs.User
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// No River here: the enqueuer records nothing, the tests drive attempts.
+	st.SetEnqueuer(func(context.Context, *sql.Tx, string) error { return nil })
+	keys, err := secret.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _, err := st.EnsureUser(ctx, "tess", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{svc: jobs.NewService(st, hub.New(0), keys, jobs.Config{}), store: st, user: u}
+}
+
+func (b *bundle) submit(t *testing.T) jobs.Job {
+	t.Helper()
+	j, created, err := b.svc.Submit(context.Background(), b.user, jobs.SubmitRequest{Input: "hello"})
+	if err != nil || !created {
+		t.Fatalf("submit: %v (created %v)", err, created)
+	}
+	return j
+}
+
+func mustErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func TestFencingByAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.submit(t)
+	if _, err := b.svc.Start(ctx, j.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	// River rescues the job: attempt 2 starts while attempt 1 still runs.
+	if _, err := b.svc.Start(ctx, j.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.svc.Report(ctx, j.ID, 1, jobs.IntentGeneral, "stale text", 50)
+	mustErr(t, err, jobs.ErrStale)
+	_, err = b.svc.Complete(ctx, j.ID, 1, jobs.Result{Intent: jobs.IntentGeneral}, jobs.Tokens{})
+	mustErr(t, err, jobs.ErrStale)
+	// Attempt 1 may not start again either.
+	_, err = b.svc.Start(ctx, j.ID, 1)
+	mustErr(t, err, jobs.ErrStale)
+	got, err := b.svc.Complete(ctx, j.ID, 2, jobs.Result{Intent: jobs.IntentGeneral}, jobs.Tokens{In: 3, Out: 4})
+	if err != nil || got.Status != jobs.StatusCompleted || got.Progress != 100 || got.Attempt != 2 {
+		t.Fatalf("complete by attempt 2: %+v, %v", got, err)
+	}
+}
+
+func TestCancelledNeverCompletes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.submit(t)
+	b.svc.Start(ctx, j.ID, 1)
+	c, err := b.svc.Cancel(ctx, b.user.ID, j.ID)
+	if err != nil || c.Status != jobs.StatusCancelled || !c.Terminal {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	_, err = b.svc.Complete(ctx, j.ID, 1, jobs.Result{}, jobs.Tokens{})
+	mustErr(t, err, jobs.ErrTerminal)
+	_, err = b.svc.Fail(ctx, j.ID, 1, jobs.Error{Code: "x"}, jobs.Tokens{})
+	mustErr(t, err, jobs.ErrTerminal)
+	_, err = b.svc.Cancel(ctx, b.user.ID, j.ID)
+	mustErr(t, err, jobs.ErrTerminal)
+	if !jobs.Lost(jobs.ErrTerminal) || !jobs.Lost(jobs.ErrStale) {
+		t.Error("Lost does not recognise a lost job")
+	}
+}
+
+func TestProgressNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.submit(t)
+	b.svc.Start(ctx, j.ID, 1)
+	for _, c := range []struct{ report, want int }{{30, 30}, {10, 30}, {100, 99}, {50, 99}} {
+		got, err := b.svc.Report(ctx, j.ID, 1, "", "x", c.report)
+		if err != nil || got.Progress != c.want {
+			t.Errorf("report %d: progress %d (%v), want %d", c.report, got.Progress, err, c.want)
+		}
+	}
+}
+
+func TestRetryThenFailOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.submit(t)
+	b.svc.Start(ctx, j.ID, 1)
+	at := time.Now().Add(time.Second)
+	r, err := b.svc.Retrying(ctx, j.ID, 1, at, jobs.Error{Code: "rate_limited"}, jobs.Tokens{In: 5})
+	if err != nil || r.Status != jobs.StatusRetrying || r.RetryAt == nil || r.Terminal {
+		t.Fatalf("retrying: %+v %v", r, err)
+	}
+	// An interrupted attempt may start again; a retried one moves on.
+	if _, err := b.svc.Start(ctx, j.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.svc.Fail(ctx, j.ID, 2, jobs.Error{Code: "rate_limited", Message: "still limited"}, jobs.Tokens{In: 5})
+	if err != nil || f.Status != jobs.StatusFailed || f.Error.Code != "rate_limited" || f.TokensIn != 10 {
+		t.Fatalf("fail: %+v %v", f, err)
+	}
+	_, err = b.svc.Fail(ctx, j.ID, 2, jobs.Error{Code: "again"}, jobs.Tokens{})
+	mustErr(t, err, jobs.ErrTerminal)
+	// The log holds every change, in order.
+	evs, err := b.store.Events(ctx, j.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []jobs.EventType
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+		types = append(types, ev.Type)
+	}
+	want := []jobs.EventType{jobs.EventStatus, jobs.EventStatus, jobs.EventStatus, jobs.EventStatus, jobs.EventFailed}
+	if !slices.Equal(types, want) {
+		t.Fatalf("event types %v, want %v", types, want)
+	}
+}
+
+func TestStreamTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok, exp := b.svc.StreamToken("usr_1", "job_1")
+	if time.Until(exp) < time.Hour {
+		t.Errorf("stream token valid only until %v", exp)
+	}
+	a, err := b.svc.VerifyStreamToken(tok)
+	if err != nil || a.UserID != "usr_1" || a.JobID != "job_1" {
+		t.Errorf("verify: %+v %v", a, err)
+	}
+	for _, bad := range []string{"", "st_", "st_abc.def", tok[:len(tok)-2] + "xx", "aj_sometoken"} {
+		if _, err := b.svc.VerifyStreamToken(bad); err == nil {
+			t.Errorf("token %q verified", bad)
+		}
+	}
+	// A stream token is never an API token.
+	_, err = b.svc.Authenticate(context.Background(), tok)
+	mustErr(t, err, jobs.ErrUnauthorized)
+}
