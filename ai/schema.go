@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/aijobs/aijobs/jobs"
@@ -138,7 +139,7 @@ func Validate(intent jobs.Intent, text string) (json.RawMessage, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, invalidOutput("the output is not valid JSON: %v", err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, invalidOutput("the output has text after the JSON object; send the JSON object only")
 	}
 	var problems []string

@@ -109,7 +109,7 @@ func parseArgs(fs *flag.FlagSet, env *Env, args []string) ([]string, error) {
 }
 
 // newFlagSet returns a flag set whose usage starts with the command line.
-func newFlagSet(env *Env, name, synopsis string) *flag.FlagSet {
+func newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: aijobs %s %s\n\nflags (each also as AIJOBS_<FLAG>):\n", name, synopsis)
@@ -128,7 +128,7 @@ func usageErr(fs *flag.FlagSet, env *Env, msg string) error {
 
 // runSubmit is `aijobs submit "text" [--wait] [--request-id ID] [--user-key KEY]`.
 func runSubmit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "submit", `"TEXT" [--wait] [--request-id ID] [--user-key KEY]`)
+	fs := newFlagSet("submit", `"TEXT" [--wait] [--request-id ID] [--user-key KEY]`)
 	cf := addClientFlags(fs)
 	wait := fs.Bool("wait", false, "follow the job until it ends, then print its result")
 	requestID := fs.String("request-id", "", "idempotency `id`: submitting again with the same id returns the same job")
@@ -162,7 +162,7 @@ func runSubmit(ctx context.Context, env *Env, args []string) error {
 
 // runStatus is `aijobs status JOB_ID`.
 func runStatus(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "status", "JOB_ID")
+	fs := newFlagSet("status", "JOB_ID")
 	cf := addClientFlags(fs)
 	id, c, err := jobCommand(fs, env, cf, args)
 	if err != nil {
@@ -178,7 +178,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 // runWatch is `aijobs watch JOB_ID`: like submit --wait, for a job that
 // exists.
 func runWatch(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "watch", "JOB_ID")
+	fs := newFlagSet("watch", "JOB_ID")
 	cf := addClientFlags(fs)
 	id, c, err := jobCommand(fs, env, cf, args)
 	if err != nil {
@@ -189,7 +189,7 @@ func runWatch(ctx context.Context, env *Env, args []string) error {
 
 // runCancel is `aijobs cancel JOB_ID`.
 func runCancel(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "cancel", "JOB_ID")
+	fs := newFlagSet("cancel", "JOB_ID")
 	cf := addClientFlags(fs)
 	id, c, err := jobCommand(fs, env, cf, args)
 	if err != nil {

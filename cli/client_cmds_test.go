@@ -446,7 +446,7 @@ func TestParseArgs(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
 			env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-			fs := newFlagSet(env, "submit", "")
+			fs := newFlagSet("submit", "")
 			wait := fs.Bool("wait", false, "")
 			reqID := fs.String("request-id", "", "")
 			pos, err := parseArgs(fs, env, tt.args)

@@ -69,23 +69,34 @@ func (s *jobState) line() string {
 	return out
 }
 
-// lineView prints one plain line whenever the status or the progress
-// changes, for logs and pipes.
+// lineView prints one plain line for logs and pipes whenever the status
+// changes or the progress passes a multiple of 10%, not for every percent.
 type lineView struct {
-	w     io.Writer
-	state jobState
-	last  string
+	w       io.Writer
+	state   jobState
+	printed bool
+	last    jobState // as printed
 }
 
 func newLineView(w io.Writer) *lineView { return &lineView{w: w} }
 
-// Event prints the job's state if it changed.
+// Event prints the job's state if it changed enough.
 func (v *lineView) Event(ev jobs.Event) {
 	v.state.apply(ev)
-	if l := v.state.line(); l != v.last {
-		v.last = l
-		fmt.Fprintln(v.w, l)
+	s, l := v.state, v.last
+	if v.printed && s.status == l.status && s.progress/10 == l.progress/10 &&
+		s.reason == l.reason && ptrTime(s.retryAt).Equal(ptrTime(l.retryAt)) && (s.progress == 100) == (l.progress == 100) {
+		return
 	}
+	v.printed, v.last = true, s
+	fmt.Fprintln(v.w, s.line())
+}
+
+func ptrTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 // Done prints nothing: the last line already says how the job ended.

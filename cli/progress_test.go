@@ -18,7 +18,9 @@ func TestLineView(t *testing.T) {
 		{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusQueued}},
 		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
 		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "ignored in plain mode"},
+		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 8}, // same 10% step
 		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 40},
+		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 45}, // same step
 		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 30}, // never backwards
 		{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Progress: 40, RetryAt: &retryAt, Error: &jobs.Error{Code: "provider_unavailable", Message: "provider \x1b[2Joverloaded"}},
 		{Type: jobs.EventProgress, Status: jobs.StatusRetrying, Progress: 40}, // no change
@@ -28,7 +30,7 @@ func TestLineView(t *testing.T) {
 		v.Event(ev)
 	}
 	v.Done()
-	want := "queued 0%\nworking 0%\nworking 40%\nretrying 40% (next attempt at 19:00:05: provider overloaded)\nworking 40%\ncompleted 100%\n"
+	want := "queued 0%\nworking 0%\nworking 40%\nretrying 45% (next attempt at 19:00:05: provider overloaded)\nworking 45%\ncompleted 100%\n"
 	if out.String() != want {
 		t.Errorf("lines\n got  %q\n want %q", out.String(), want)
 	}

@@ -18,10 +18,10 @@ import (
 //
 // Wait never polls in a busy loop: an answer without a change that comes back
 // early is followed by a pause of at least the server's X-Poll-Interval (or a
-// second). 429 and 503 answers and network failures are retried after the
-// server's Retry-After or an exponential backoff, whichever is longer; a few
-// network failures in a row, any other API error or the end of ctx end Wait
-// with that error.
+// second). 429, 502, 503 and 504 answers and network failures are retried
+// after the server's Retry-After or an exponential backoff, whichever is
+// longer; a few network failures in a row, any other API error or the end of
+// ctx end Wait with that error.
 func (c *Client) Wait(ctx context.Context, id string, onChange func(*Job)) (*Job, error) {
 	var (
 		last     *Job

@@ -246,6 +246,10 @@ func (o *output) flush(ctx context.Context) {
 			o.cancel(jobs.ErrTerminal)
 			return
 		}
+		// Keep the text for the next flush: output is never dropped.
+		o.mu.Lock()
+		o.pending = append([]byte(text), o.pending...)
+		o.mu.Unlock()
 		o.w.cfg.Logger.WarnContext(ctx, "record output", slog.String("job_id", o.jobID), slog.String("error", err.Error()))
 	}
 }

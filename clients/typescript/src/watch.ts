@@ -47,6 +47,12 @@ export interface WatchOptions<Output = unknown> {
   maxPollIntervalMs?: number;
   /** SSE reconnections in a row without an event before falling back to long-poll (default 5). */
   maxReconnects?: number;
+  /**
+   * When the first SSE connection (opened without a position or from 0, which the server answers at
+   * once) brings no event within this many ms, SSE is given up for long-poll: something on the way
+   * (a buffering proxy) holds the stream back. Default 10000; 0 disables.
+   */
+  firstEventTimeoutMs?: number;
 }
 
 /** A running watch. */
@@ -179,6 +185,7 @@ export function watchJob<Output = unknown>(
   let closed = false;
   let es: EventSourceLike | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
 
   let resolveDone!: (job: Job<Output>) => void;
   let rejectDone!: (err: unknown) => void;
@@ -197,11 +204,16 @@ export function watchJob<Output = unknown>(
     closed = true;
     transport = null;
     if (timer !== undefined) clearTimeout(timer);
+    if (watchdog !== undefined) clearTimeout(watchdog);
     closeEs();
     ctl.abort();
     opts.signal?.removeEventListener('abort', onAbort);
   }
   function closeEs() {
+    if (watchdog !== undefined) {
+      clearTimeout(watchdog);
+      watchdog = undefined;
+    }
     if (es) {
       try {
         es.close();
@@ -334,9 +346,23 @@ export function watchJob<Output = unknown>(
       const source = new ES(urlFor(lastSeq ?? initialAfter), opts.eventSourceInit);
       es = source;
       let gotEvent = false;
+      const firstEventTimeout = opts.firstEventTimeoutMs ?? 10_000;
+      const position = lastSeq ?? initialAfter;
+      if (!sawEvent && firstEventTimeout > 0 && (position === null || position === 0)) {
+        watchdog = setTimeout(() => {
+          watchdog = undefined;
+          if (es !== source || closed || sawEvent) return;
+          closeEs();
+          void startLongPoll(new Error(`no SSE event within ${firstEventTimeout} ms`));
+        }, firstEventTimeout);
+      }
       source.addEventListener('message', (m: { data?: unknown; lastEventId?: string }) => {
         if (es !== source || closed) return;
         gotEvent = true;
+        if (watchdog !== undefined) {
+          clearTimeout(watchdog);
+          watchdog = undefined;
+        }
         let ev: JobEvent<Output>;
         try {
           ev = JSON.parse(String(m.data));

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, isTerminalEvent, type ActiveTransport, type JobEvent } from '../src/index.js';
 import { EventSource, expectConsecutive, makeClient, server, uniq, waitTerminal } from './helpers.js';
@@ -191,6 +193,33 @@ describe('watchJob', () => {
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(w.output).toBe((final.result as { text: string }).text);
+  });
+
+  it('falls back to long-poll when the stream opens but brings nothing (a buffering proxy)', async () => {
+    // A stand-in for a proxy that accepts the SSE request and holds everything back; the job itself
+    // runs on the real server and long-poll goes there.
+    const silent = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.flushHeaders();
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const c = makeClient(USER);
+      const sub = await c.submit(`buffered ${uniq()}`);
+      const transports: ActiveTransport[] = [];
+      const final = await c.watchJob(sub.job_id, {
+        snapshot: sub,
+        eventsUrl: (id) => `http://127.0.0.1:${port}/api/v1/jobs/${id}/events`,
+        firstEventTimeoutMs: 500,
+        onTransport: (t) => transports.push(t),
+      }).done;
+      expect(transports).toEqual(['sse', 'longpoll']);
+      expect(final.status).toBe('completed');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('falls back from long-poll to polling when long-poll is refused', async () => {
