@@ -109,6 +109,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	f.provider.OpenAIAPIKey = firstEnv(env, "AIJOBS_OPENAI_API_KEY", "OPENAI_API_KEY")
 	f.provider.AnthropicAPIKey = firstEnv(env, "AIJOBS_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+	if f.provider.OfflineChunkDelay == 0 {
+		f.provider.OfflineChunkDelay = -1 // the flag's 0 means no pause
+	}
 	log := newLogger(env, f.logFormat)
 	return serve(ctx, env, f, log)
 }

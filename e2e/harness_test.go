@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
 
 	"github.com/aijobs/aijobs/cli"
 )
@@ -394,3 +395,21 @@ func httpGet(url string) (int, error) {
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 func randText(n int) string { return rand.Text()[:n] }
+
+// openDB opens the server's database directly, for checks behind the API.
+func openDB(t *testing.T, s *server, db database) *sql.DB {
+	t.Helper()
+	var (
+		conn *sql.DB
+		err  error
+	)
+	if db == sqlite {
+		conn, err = sql.Open("sqlite", "file:"+s.dataDir+"/aijobs.db?mode=ro")
+	} else {
+		conn, err = sql.Open("pgx", s.dbURL)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
