@@ -31,8 +31,8 @@ type Config struct {
 	// MaxStreams is how many SSE and WebSocket streams one user may hold
 	// open at once. Defaults to 100.
 	MaxStreams int
-	// AllowedOrigins are the Origins accepted on /cable besides the server's
-	// own host ("*" allows any).
+	// AllowedOrigins are the browser Origins besides the server's own that
+	// may call the API (CORS) and open /cable ("*" allows any).
 	AllowedOrigins []string
 	// PollInterval is the suggested poll interval. Defaults to 2 s.
 	PollInterval time.Duration
@@ -132,7 +132,41 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
-	return mux
+	return s.cors(mux)
+}
+
+// cors lets browser apps on the allowed origins call the API. Tokens travel
+// in the Authorization header, never in cookies, so no credentials mode.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !s.originAllowed(origin) || !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Poll-Interval")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originAllowed reports whether a browser Origin is in AllowedOrigins.
+func (s *Server) originAllowed(origin string) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSpace(o), origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // handlerFunc is a handler that returns its error; adapt renders it.
