@@ -152,7 +152,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 
 	broker, runBroker := newBroker(st, log)
 	reg := metrics.New()
-	svc := jobs.NewService(st, broker, keys, jobs.Config{
+	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
 		Retention: f.retention, MaxInput: f.maxInput, Logger: log,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
 	})
