@@ -95,19 +95,10 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	release, err := s.limits.openStream(userID)
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx, cancel := s.streamContext(r)
-	defer cancel()
-	sse, err := newSSE(w)
-	if err != nil {
-		return nil
-	}
-	opts := jobs.WatchOptions{After: after, Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}
-	return endStream(s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) }))
+	return s.streamSSE(w, r, userID, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+		opts.After = after
+		return s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) })
+	})
 }
 
 func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
@@ -119,6 +110,15 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.streamSSE(w, r, userID, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+		opts.After = after
+		return s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) })
+	})
+}
+
+// streamSSE counts the stream against the user's limit, opens it and runs
+// watch until the job ends, the client goes or the server shuts down.
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, userID string, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
 	release, err := s.limits.openStream(userID)
 	if err != nil {
 		return err
@@ -128,8 +128,7 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	sse, err := newSSE(w)
 	if err != nil {
-		return nil
+		return nil // the client is gone before the first byte
 	}
-	opts := jobs.WatchOptions{After: after, Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}
-	return endStream(s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) }))
+	return endStream(watch(ctx, jobs.WatchOptions{Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}, sse))
 }
