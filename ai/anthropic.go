@@ -84,6 +84,7 @@ func (p *anthropicProvider) HasServerKey() bool { return p.cfg.APIKey != "" }
 
 // Generate streams one message.
 func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func(chunk string)) (Response, error) {
+	emit = orDiscard(emit)
 	key := req.APIKey
 	if key == "" {
 		key = p.cfg.APIKey
@@ -135,7 +136,7 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 		}
 	}
 	resp.Text = text.String()
-	if err := stream.Err(); err != nil {
+	if err := stream.Err(); err != nil || ctx.Err() != nil {
 		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
 	}
 	estimateUsage(&resp, req)

@@ -59,6 +59,7 @@ func (o *offline) HasServerKey() bool { return true }
 
 // Generate streams the offline answer; see NewOffline.
 func (o *offline) Generate(ctx context.Context, req Request, emit func(chunk string)) (Response, error) {
+	emit = orDiscard(emit)
 	if err := ctx.Err(); err != nil {
 		return Response{}, fmt.Errorf("offline: %w", err)
 	}

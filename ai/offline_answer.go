@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // field is one member of a JSON object the offline provider writes, in
@@ -62,13 +63,17 @@ func quote(s string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// summarize returns the input's topic, its first sentence cut to about 100
-// characters without a leading "I want to", and its key words: up to four
+// summarize returns the input's topic, its first sentence (after a short
+// lead-in ending in a colon) cut to about 100 characters without a leading
+// "I want to", and its key words: up to four
 // distinct words of four or more letters that are not common words.
 func summarize(input string) (string, []string) {
 	text := strings.Join(strings.Fields(input), " ")
 	topic := text
-	if i := strings.IndexAny(topic, ".!?\n:"); i > 0 {
+	if before, after, ok := strings.Cut(topic, ":"); ok && len(strings.Fields(before)) <= 8 && strings.TrimSpace(after) != "" {
+		topic = after // "Help me set a goal: run 5k" is about running 5k
+	}
+	if i := strings.IndexAny(topic, ".!?"); i > 0 {
 		topic = topic[:i]
 	}
 	for _, p := range []string{"please ", "help me ", "i want to ", "i would like to ", "i'd like to ", "i need to "} {
@@ -109,7 +114,9 @@ func isCommonWord(w string) bool {
 		"which", "when", "where", "there", "their", "your", "just", "really", "should",
 		"could", "goal", "goals", "smart", "tasks", "task", "prioritize", "first", "order",
 		"these", "those", "them", "they", "been", "being", "much", "many", "very", "able",
-		"every", "each", "week", "weeks", "month", "months", "year", "years", "days":
+		"every", "each", "week", "weeks", "month", "months", "year", "years", "days",
+		"learn", "start", "stop", "become", "better", "improve", "under", "over",
+		"after", "before", "until", "within", "still", "other", "thing", "things":
 		return true
 	}
 	return false
@@ -117,10 +124,11 @@ func isCommonWord(w string) bool {
 
 // capitalize upper-cases the first letter of s.
 func capitalize(s string) string {
-	for i, r := range s {
-		return s[:i] + string(unicode.ToUpper(r)) + s[i+len(string(r)):]
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 || r == utf8.RuneError {
+		return s
 	}
-	return s
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 // smartGoalAnswer is a 12-week SMART goal for topic with milestones named
@@ -140,7 +148,7 @@ func smartGoalAnswer(topic string, words []string) []field {
 	}
 	return []field{
 		{"goal", capitalize(topic) + ", within 12 weeks."},
-		{"specific", "Work on " + topic + " in three focused 45-minute sessions a week, starting with " + term(0) + "."},
+		{"specific", "Three focused 45-minute sessions a week toward one outcome (" + topic + "), starting with " + term(0) + "."},
 		{"measurable", "Log every session; success is at least 30 of the 36 planned sessions done and each milestone reached on time."},
 		{"achievable", "About 2.5 hours a week fits a normal schedule, and the first milestone is small enough to start this week."},
 		{"relevant", "It moves you toward what you asked for: " + topic + "."},
@@ -156,7 +164,7 @@ func generalAnswer(topic string, words []string) []field {
 		terms = strings.Join(words, ", ")
 	}
 	return []field{
-		{"answer", "You asked about " + topic + ". This answer comes from aijobs' built-in offline provider, " +
+		{"answer", "You asked: “" + topic + "”. This answer comes from aijobs' built-in offline provider, " +
 			"which runs without a model or a network: it restates your request and outlines how to approach it. " +
 			"Start by defining what a good outcome looks like, gather what you know about it, and take one small " +
 			"step today. Configure the openai or anthropic provider for an answer written by a model."},

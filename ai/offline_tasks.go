@@ -16,7 +16,7 @@ const maxOfflineTasks = 10
 func prioritizationAnswer(input, topic string) []field {
 	titles := extractTasks(input)
 	if len(titles) == 0 {
-		titles = []string{topic}
+		titles = []string{capitalize(topic)}
 	}
 	type task struct {
 		title string
@@ -71,26 +71,40 @@ func extractTasks(input string) []string {
 	return tasks
 }
 
-// urgency scores a task by its most telling word, which it also returns.
+// urgency scores a task by the sum of its words' scores and returns the
+// word that tells most: the strongest positive one, or the strongest
+// negative one when the sum is negative ("fix the bike someday" is optional).
 func urgency(task string) (int, string) {
-	best, cue := 0, ""
+	sum, high, low, highCue, lowCue := 0, 0, 0, "", ""
 	for _, w := range normalizeWords(task) {
-		s := 0
-		switch w {
-		case "urgent", "asap", "overdue", "deadline", "today", "tonight", "now", "immediately":
-			s = 3
-		case "tomorrow", "due", "tax", "taxes", "bill", "bills", "rent", "boss", "client", "doctor", "exam", "interview", "pay":
-			s = 2
-		case "call", "email", "reply", "send", "book", "fix", "submit", "renew":
-			s = 1
-		case "someday", "maybe", "eventually", "later", "optional", "nice":
-			s = -1
+		s := wordUrgency(w)
+		sum += s
+		if s > high {
+			high, highCue = s, w
 		}
-		if s > best || best == 0 && s < 0 && cue == "" {
-			best, cue = s, w
+		if s < low {
+			low, lowCue = s, w
 		}
 	}
-	return best, cue
+	if sum < 0 {
+		return sum, lowCue
+	}
+	return sum, highCue
+}
+
+// wordUrgency is how much a word makes a task urgent.
+func wordUrgency(w string) int {
+	switch w {
+	case "urgent", "asap", "overdue", "deadline", "today", "tonight", "now", "immediately":
+		return 3
+	case "tomorrow", "due", "tax", "taxes", "bill", "bills", "rent", "boss", "client", "doctor", "exam", "interview", "pay":
+		return 2
+	case "call", "email", "reply", "send", "book", "fix", "submit", "renew":
+		return 1
+	case "someday", "maybe", "eventually", "later", "optional", "nice":
+		return -1
+	}
+	return 0
 }
 
 // urgencyReason explains a task's urgency score.
@@ -100,9 +114,9 @@ func urgencyReason(score int, cue string) string {
 		return fmt.Sprintf("Time-critical (%q): do it before anything else.", cue)
 	case score == 2:
 		return fmt.Sprintf("It has a due date or real consequences (%q) if it slips.", cue)
-	case score == 1:
+	case score == 1 && cue != "":
 		return fmt.Sprintf("Quick to do (%q) and it may unblock other people.", cue)
-	case score < 0:
+	case score < 0 && cue != "":
 		return fmt.Sprintf("Optional (%q): do it when the rest is done.", cue)
 	}
 	return "Worth doing but not time-bound: schedule it after the time-sensitive tasks."

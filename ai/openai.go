@@ -83,6 +83,7 @@ func (p *openAI) HasServerKey() bool { return p.cfg.APIKey != "" }
 
 // Generate streams one chat completion.
 func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk string)) (Response, error) {
+	emit = orDiscard(emit)
 	key, userKey := req.APIKey, req.APIKey != ""
 	if !userKey {
 		key = p.cfg.APIKey
@@ -129,7 +130,7 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 		}
 	}
 	resp.Text = text.String()
-	if err := stream.Err(); err != nil {
+	if err := stream.Err(); err != nil || ctx.Err() != nil {
 		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
 	}
 	estimateUsage(&resp, req)

@@ -255,3 +255,29 @@ func TestOpenAIIgnoresEnvironmentKey(t *testing.T) {
 		t.Errorf("sent key %q, want none: the environment must not choose the key", got)
 	}
 }
+
+func TestOpenAIStreamCutShort(t *testing.T) {
+	t.Parallel()
+	_, p := newOpenAITest(t, func(w http.ResponseWriter, r *http.Request) {
+		startSSE(w)
+		writeEvent(w, "", openAIChunk(`{"answer":"Par`, "", ""))
+	}, 0)
+	_, err := p.Generate(context.Background(), Request{Input: "hi"}, func(string) {})
+	e := wantError(t, err, "connection_error", true)
+	if e.Usage.Text != `{"answer":"Par` {
+		t.Errorf("Usage.Text = %q, want the partial output", e.Usage.Text)
+	}
+}
+
+func TestOpenAISendsFeedback(t *testing.T) {
+	t.Parallel()
+	f, p := newOpenAITest(t, openAIStream([]string{validGeneral}, "", "stop"), 0)
+	req := Request{Input: "hi", Intent: jobs.IntentGeneral, Feedback: "$.key_points: required field is missing"}
+	if _, err := p.Generate(context.Background(), req, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := jsonString(f.last(t).body["messages"])
+	if !strings.Contains(msgs, "required field is missing") || !strings.Contains(msgs, "hi") {
+		t.Errorf("messages %s carry neither the input nor the feedback", msgs)
+	}
+}

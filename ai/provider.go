@@ -53,3 +53,11 @@ func incomplete(provider string, partial Response) *Error {
 	return &Error{Code: "connection_error", Retryable: true, Usage: partial,
 		Message: provider + ": the stream ended before the answer was complete"}
 }
+
+// orDiscard is emit, or a function that drops chunks when emit is nil.
+func orDiscard(emit func(chunk string)) func(chunk string) {
+	if emit == nil {
+		return func(string) {}
+	}
+	return emit
+}

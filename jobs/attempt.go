@@ -62,6 +62,18 @@ func (s *Service) Report(ctx context.Context, jobID string, attempt int, intent 
 	})
 }
 
+// Restart records that the attempt starts its output over (the model is
+// asked again after output that did not validate): a status event, working,
+// with the reason. Clients drop the output they have on any working event.
+func (s *Service) Restart(ctx context.Context, jobID string, attempt int, why Error) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		if err := fence(j, attempt); err != nil {
+			return nil, err
+		}
+		return &Event{Type: EventStatus, Attempt: attempt, Error: &why}, nil
+	})
+}
+
 // Tokens is what one attempt consumed at the provider.
 type Tokens struct{ In, Out int64 }
 

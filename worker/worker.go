@@ -94,21 +94,7 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 	resp, genErr := w.provider.Generate(ctx, req, out.add)
 	var result []byte
 	if genErr == nil {
-		var verr error
-		if result, verr = ai.Validate(intent, resp.Text); verr != nil {
-			// One more try, telling the model what was wrong.
-			log.InfoContext(ctx, "output did not validate, retrying once", slog.String("error", verr.Error()))
-			req.Feedback = verr.Error()
-			var again ai.Response
-			again, genErr = w.provider.Generate(ctx, req, out.add)
-			again.TokensIn, again.TokensOut = again.TokensIn+resp.TokensIn, again.TokensOut+resp.TokensOut
-			resp = again
-			if genErr == nil {
-				if result, verr = ai.Validate(intent, resp.Text); verr != nil {
-					genErr = &ai.Error{Code: "invalid_output", Message: "the model's output did not match the schema twice: " + verr.Error(), Usage: resp}
-				}
-			}
-		}
+		result, genErr = w.validate(ctx, log, out, req, &resp)
 	}
 	stopFlush()
 	if errors.Is(context.Cause(ctx), jobs.ErrTerminal) || out.lost() {
@@ -146,6 +132,38 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 	}
 	log.InfoContext(ctx, "job completed", slog.String("intent", string(intent)), slog.Int64("tokens_out", resp.TokensOut))
 	return nil
+}
+
+// validate checks the output against the intent's schema. Output that does
+// not match gets one more try, told what was wrong; clients see a status
+// event that restarts the output. Usage adds up both calls.
+func (w *Worker) validate(ctx context.Context, log *slog.Logger, out *output, req ai.Request, resp *ai.Response) ([]byte, error) {
+	result, verr := ai.Validate(req.Intent, resp.Text)
+	if verr == nil {
+		return result, nil
+	}
+	why := ai.AsError(verr).Message
+	log.InfoContext(ctx, "output did not validate, asking once more", slog.String("error", why))
+	out.flushNow(ctx)
+	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: "invalid_output", Message: why}); err != nil {
+		return nil, err
+	}
+	req.Feedback = why
+	first := *resp
+	again, err := w.provider.Generate(ctx, req, out.add)
+	if err != nil {
+		e := ai.AsError(err)
+		e.Usage.TokensIn += first.TokensIn
+		e.Usage.TokensOut += first.TokensOut
+		return nil, e
+	}
+	again.TokensIn += first.TokensIn
+	again.TokensOut += first.TokensOut
+	*resp = again
+	if result, verr = ai.Validate(req.Intent, resp.Text); verr != nil {
+		return nil, &ai.Error{Code: "invalid_output", Message: "the model's output did not match the schema twice: " + ai.AsError(verr).Message, Usage: again}
+	}
+	return result, nil
 }
 
 // failed writes retrying or failed for a provider error.
@@ -188,10 +206,12 @@ type output struct {
 	intent  jobs.Intent
 	cancel  context.CancelCauseFunc
 
-	mu      sync.Mutex
-	pending []byte // guarded by mu
-	total   int    // guarded by mu
-	gone    bool   // guarded by mu: the job is no longer ours
+	// flushing serialises flushes, so chunks are written in order.
+	flushing sync.Mutex
+	mu       sync.Mutex
+	pending  []byte // guarded by mu
+	total    int    // guarded by mu
+	gone     bool   // guarded by mu: the job is no longer ours
 }
 
 func (o *output) add(chunk string) {
@@ -229,7 +249,12 @@ func (o *output) start(ctx context.Context) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
+// flushNow writes what is pending at once (before a restart of the output).
+func (o *output) flushNow(ctx context.Context) { o.flush(ctx) }
+
 func (o *output) flush(ctx context.Context) {
+	o.flushing.Lock()
+	defer o.flushing.Unlock()
 	o.mu.Lock()
 	text, total, gone := string(o.pending), o.total, o.gone
 	o.pending = o.pending[:0]
