@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -62,6 +63,8 @@ type Server struct {
 	// clients to reconnect and end.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
+	// hijacked counts WebSocket connections still being served.
+	hijacked sync.WaitGroup
 
 	limits *limits
 }
@@ -86,6 +89,17 @@ func New(svc *jobs.Service, cfg Config) *Server {
 // Shutdown tells every open stream to have its client reconnect, and ends
 // it. Call it before http.Server.Shutdown, which does not wait for streams.
 func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+
+// Wait waits, until ctx ends, for the WebSocket connections that Shutdown
+// told to go; http.Server.Shutdown does not track them.
+func (s *Server) Wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.hijacked.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
 
 type route struct {
 	method, path string
@@ -159,10 +173,23 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
-// originAllowed reports whether a browser Origin is in AllowedOrigins.
+// originAllowed reports whether a browser Origin is in AllowedOrigins: "*",
+// a full origin ("https://app.example.com") or a bare host
+// ("app.example.com:8443").
 func (s *Server) originAllowed(origin string) bool {
-	for _, o := range s.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSpace(o), origin) {
+	u, err := url.Parse(origin)
+	for _, a := range s.cfg.AllowedOrigins {
+		a = strings.TrimRight(strings.TrimSpace(a), "/")
+		switch {
+		case a == "*":
+			return true
+		case err != nil || u.Host == "":
+			continue
+		case strings.Contains(a, "://"):
+			if strings.EqualFold(a, u.Scheme+"://"+u.Host) {
+				return true
+			}
+		case a != "" && strings.EqualFold(a, u.Host):
 			return true
 		}
 	}

@@ -11,9 +11,9 @@ package api
 //     server shutdown;
 //   - one goroutine per subscription, which follows the job (or the user's
 //     jobs) through jobs.Service and queues snapshots.
-// The outgoing queue is bounded: a client that lets it fill up is too slow
-// and is disconnected (it reconnects, resubscribes and gets the current
-// snapshot, so it loses nothing).
+// The outgoing queue is bounded: a client that leaves it full for longer than
+// the write timeout is too slow and is disconnected (it reconnects,
+// resubscribes and gets the current snapshot, so it loses nothing).
 
 import (
 	"bytes"
@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -44,6 +45,9 @@ const (
 	cableReadLimit = 64 << 10
 	// cableMaxSubs caps the subscriptions of one connection.
 	cableMaxSubs = 100
+	// cableMaxJobs is how many jobs a subscription to all of a user's jobs
+	// remembers the last snapshot of before it forgets the finished ones.
+	cableMaxJobs = 10000
 )
 
 // errCableSlow ends a connection whose client does not read fast enough.
@@ -81,6 +85,10 @@ func parseCableFrame(b []byte) (cableFrame, error) {
 	raw := bytes.TrimSpace(f.Identifier)
 	if len(raw) == 0 || raw[0] != '"' {
 		return cableFrame{}, errors.New("identifier must be a string")
+	}
+	if !utf8.Valid(raw) {
+		// Echoed as is, it would make an invalid text frame.
+		return cableFrame{}, errors.New("identifier is not valid UTF-8")
 	}
 	if err := json.Unmarshal(raw, &out.Identifier); err != nil {
 		return cableFrame{}, errors.New("identifier must be a string")
@@ -155,32 +163,10 @@ func (s *Server) cableOriginAllowed(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	for _, a := range s.cfg.AllowedOrigins {
-		if strings.TrimSpace(a) == "*" {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for _, a := range s.cfg.AllowedOrigins {
-		a = strings.TrimRight(strings.TrimSpace(a), "/")
-		if a == "" {
-			continue
-		}
-		if strings.Contains(a, "://") {
-			if strings.EqualFold(a, u.Scheme+"://"+u.Host) {
-				return true
-			}
-		} else if strings.EqualFold(a, u.Host) {
-			return true
-		}
-	}
-	return false
+	return s.originAllowed(origin)
 }
 
 // offersCableProtocol reports whether the client offered actioncable-v1-json.
@@ -236,6 +222,9 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil // Accept has answered
 	}
+	// http.Server.Shutdown does not wait for hijacked connections: Wait does.
+	s.hijacked.Add(1)
+	defer s.hijacked.Done()
 	ws.SetReadLimit(cableReadLimit)
 	if ws.Subprotocol() != cableProtocol {
 		ws.Close(websocket.StatusPolicyViolation, "subprotocol "+cableProtocol+" required")
@@ -297,7 +286,7 @@ type cableSub struct {
 }
 
 func (c *cableConn) serve() {
-	c.enqueue(cableWelcome)
+	c.out <- cableWelcome // the queue is empty
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -394,36 +383,50 @@ func (c *cableConn) write(b []byte) bool {
 	return true
 }
 
-// enqueue queues a frame without blocking; a full queue means the client is
-// too slow, and it is disconnected.
-func (c *cableConn) enqueue(b []byte) bool {
+// enqueue queues a frame. A full queue gets a grace of writeTimeout (a burst
+// of snapshots, a socket write in progress); a client that leaves it full
+// that long is too slow and is disconnected. It gives up when done closes.
+func (c *cableConn) enqueue(b []byte, done <-chan struct{}) error {
 	select {
 	case c.out <- b:
-		return true
+		return nil
 	default:
+	}
+	t := time.NewTimer(c.writeTimeout)
+	defer t.Stop()
+	select {
+	case c.out <- b:
+		return nil
+	case <-t.C:
 		c.cancel(errCableSlow)
-		return false
+		return errCableSlow
+	case <-done:
+		return context.Canceled
 	}
 }
 
-// send queues a frame of sub, unless sub has ended (so nothing follows an
-// unsubscribe).
+// send queues a frame of sub, unless sub has ended: nothing is queued once
+// an unsubscribe has been read.
 func (c *cableConn) send(sub *cableSub, b []byte) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err := sub.ctx.Err(); err != nil {
+		c.mu.Unlock()
 		return err
 	}
-	if !c.enqueue(b) {
-		return errCableSlow
+	select {
+	case c.out <- b:
+		c.mu.Unlock()
+		return nil
+	default:
 	}
-	return nil
+	c.mu.Unlock()
+	return c.enqueue(b, sub.ctx.Done())
 }
 
 func (c *cableConn) subscribe(f cableFrame) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.subs[f.Identifier]; ok {
+		c.mu.Unlock()
 		return // already subscribed (or being confirmed): no second confirm
 	}
 	jobID, err := parseCableIdentifier(f.Identifier)
@@ -434,12 +437,14 @@ func (c *cableConn) subscribe(f cableFrame) {
 		err = errors.New("too many subscriptions on this connection")
 	}
 	if err != nil {
-		c.enqueue(cableTypeFrame(f.RawIdentifier, "reject_subscription"))
+		c.mu.Unlock()
+		c.enqueue(cableTypeFrame(f.RawIdentifier, "reject_subscription"), c.ctx.Done())
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	sub := &cableSub{rawID: f.RawIdentifier, ctx: ctx, cancel: cancel}
 	c.subs[f.Identifier] = sub
+	c.mu.Unlock()
 	c.wg.Go(func() {
 		defer cancel()
 		var err error
@@ -450,13 +455,14 @@ func (c *cableConn) subscribe(f cableFrame) {
 		}
 		if errors.Is(err, errCableReject) {
 			c.mu.Lock()
-			if c.subs[f.Identifier] == sub {
+			rejected := c.subs[f.Identifier] == sub && sub.ctx.Err() == nil
+			if rejected {
 				delete(c.subs, f.Identifier)
-				if sub.ctx.Err() == nil {
-					c.enqueue(cableTypeFrame(sub.rawID, "reject_subscription"))
-				}
 			}
 			c.mu.Unlock()
+			if rejected {
+				c.enqueue(cableTypeFrame(sub.rawID, "reject_subscription"), c.ctx.Done())
+			}
 		}
 	})
 }
@@ -525,30 +531,35 @@ func (c *cableConn) followUser(sub *cableSub) error {
 	if err := c.send(sub, cableTypeFrame(sub.rawID, "confirm_subscription")); err != nil {
 		return nil
 	}
-	last := map[string]int64{} // job → seq of the last snapshot sent
-	var pos int64 = -1         // user seq reached
+	type sent struct {
+		seq      int64
+		terminal bool
+	}
+	last := map[string]sent{} // job → the last snapshot sent
+	var pos int64 = -1        // user seq reached
 	handle := func(ev jobs.Event) error {
 		pos = max(pos, ev.UserSeq)
 		prev, seen := last[ev.JobID]
 		if !seen {
-			prev = -1
+			prev.seq = -1
 		}
-		j, ok, err := c.snapshotFor(sub.ctx, ev, prev)
+		j, ok, err := c.snapshotFor(sub.ctx, ev, prev.seq)
 		if errors.Is(err, jobs.ErrNotFound) {
 			return nil // expired meanwhile
 		}
 		if err != nil || !ok {
 			return err
 		}
-		if len(last) >= 10000 {
-			for id := range last {
-				delete(last, id) // bound the memory of a very long connection
-				if len(last) < 5000 {
-					break
+		if len(last) >= cableMaxJobs {
+			// Bound the memory of a very long connection: forget finished
+			// jobs (nothing new can come of them).
+			for id, s := range last {
+				if s.terminal {
+					delete(last, id)
 				}
 			}
 		}
-		last[j.ID] = j.Seq
+		last[j.ID] = sent{j.Seq, j.Terminal}
 		return c.sendJob(sub, j)
 	}
 	for {

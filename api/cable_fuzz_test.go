@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCableFrame feeds arbitrary client frames to the ActionCable frame and
@@ -41,6 +42,9 @@ func FuzzCableFrame(f *testing.F) {
 			cableTypeFrame(fr.RawIdentifier, "reject_subscription"),
 			cableDataFrame(fr.RawIdentifier, []byte(`{"job_id":"job_01","seq":1}`)),
 		} {
+			if !utf8.Valid(out) {
+				t.Fatalf("frame %q is not valid UTF-8", out)
+			}
 			var v struct {
 				Identifier *string `json:"identifier"`
 			}

@@ -42,6 +42,7 @@ func TestParseCableFrame(t *testing.T) {
 		`{"command":"subscribe","identifier":42}`,
 		`{"command":1,"identifier":"x"}`,
 		`{"command":"message","identifier":"x","data":{"action":"x"}}`,
+		"{\"command\":\"subscribe\",\"identifier\":\"\xff\"}", // not UTF-8
 	} {
 		if f, err := parseCableFrame([]byte(bad)); err == nil {
 			t.Errorf("%q parsed: %+v", bad, f)
@@ -651,11 +652,11 @@ func TestCableShutdown(t *testing.T) {
 	}
 }
 
-// A client that does not read lets the queue fill: it is disconnected
-// rather than slowing anything down or growing memory.
+// A client that does not read lets the queue fill: after a grace period it
+// is disconnected rather than slowing anything down or growing memory.
 func TestCableSlowClient(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	c := &cableConn{ctx: ctx, cancel: cancel, out: make(chan []byte, 2), subs: map[string]*cableSub{}}
+	c := &cableConn{ctx: ctx, cancel: cancel, out: make(chan []byte, 2), subs: map[string]*cableSub{}, writeTimeout: 50 * time.Millisecond}
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	sub := &cableSub{ctx: sctx, cancel: scancel}
@@ -664,16 +665,54 @@ func TestCableSlowClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A full queue that drains within the grace period is fine.
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		<-c.out
+	}()
+	if err := c.send(sub, []byte("x")); err != nil {
+		t.Fatalf("send while the queue drains: %v", err)
+	}
+	start := time.Now()
 	if err := c.send(sub, []byte("x")); !errors.Is(err, errCableSlow) {
 		t.Fatalf("send on a full queue: %v", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before the grace period", d)
 	}
 	if !errors.Is(context.Cause(ctx), errCableSlow) {
 		t.Fatalf("connection not ended: %v", context.Cause(ctx))
 	}
 	// Nothing is queued for a subscription that ended.
-	c2 := &cableConn{ctx: context.Background(), out: make(chan []byte, 2)}
+	c2 := &cableConn{ctx: context.Background(), out: make(chan []byte, 2), writeTimeout: time.Second}
 	scancel()
 	if err := c2.send(sub, []byte("x")); err == nil || len(c2.out) != 0 {
 		t.Fatalf("send after unsubscribe: %v, %d queued", err, len(c2.out))
+	}
+}
+
+// A user with more unfinished jobs than the queue holds gets all their
+// snapshots on subscribe: a burst is not a slow client.
+func TestCableSnapshotBurst(t *testing.T) {
+	e := newCableEnv(t, Config{})
+	u, tok := e.user("lou")
+	want := map[string]bool{}
+	for range cableQueue * 3 {
+		want[e.submit(u).ID] = true
+	}
+	c := e.mustDial("", bearerHeader(tok))
+	c.welcome()
+	id := `{"channel":"AiJobChannel"}`
+	c.send(subscribeFrame(id))
+	if f := c.next(); f.Type != "confirm_subscription" {
+		t.Fatalf("got %s", f.raw)
+	}
+	for len(want) > 0 {
+		var j jobs.Job
+		json.Unmarshal(c.next().Message, &j)
+		if !want[j.ID] {
+			t.Fatalf("unexpected or repeated snapshot of %s", j.ID)
+		}
+		delete(want, j.ID)
 	}
 }

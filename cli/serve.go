@@ -216,7 +216,9 @@ func listen(ctx context.Context, addr string, h http.Handler, srv *api.Server, l
 	srv.Shutdown()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = hs.Shutdown(sctx)
+	srv.Wait(sctx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down http: %w", err)
 	}
 	return nil

@@ -114,8 +114,8 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 }
 
 // WatchUser sends all of a user's events, ordered by user seq. Without a
-// position (or with one the log no longer holds) it starts with a snapshot
-// (or resync) event per unfinished job. It ends only with ctx, ErrSlow or an
+// position it starts with a snapshot event per unfinished job; with a
+// position ahead of the log, with a resync event per unfinished job. It ends only with ctx, ErrSlow or an
 // error.
 func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
 	sub := s.broker.Subscribe(userID, "")
@@ -125,10 +125,16 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 		return err
 	}
 	last := opts.After
-	if last < 0 || last > newest || last+1 < oldest {
+	if last >= 0 && last+1 < oldest {
+		// Events before oldest belong only to jobs that expired and were
+		// deleted with their whole log (a kept job keeps every event), so
+		// replaying all that is kept loses nothing the client can still see.
+		last = oldest - 1
+	}
+	if last < 0 || last > newest {
 		typ := EventSnapshot
 		if last >= 0 {
-			typ = EventResync
+			typ = EventResync // the client is ahead of this log
 		}
 		unfinished, err := s.store.Unfinished(ctx, userID, 1000)
 		if err != nil {
