@@ -181,3 +181,35 @@ func TestStreamTokens(t *testing.T) {
 	_, err = b.svc.Authenticate(context.Background(), tok)
 	mustErr(t, err, jobs.ErrUnauthorized)
 }
+
+func TestWatchUserAfterExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	old := b.submit(t) // user seq 1
+	b.svc.Start(ctx, old.ID, 1)
+	b.svc.Fail(ctx, old.ID, 1, jobs.Error{Code: "x"}, jobs.Tokens{}) // user seqs 2, 3
+	kept := b.submit(t)                                               // user seq 4
+	b.svc.Start(ctx, kept.ID, 1)                                      // 5
+	if n, err := b.store.DeleteExpired(ctx, time.Now().Add(30*24*time.Hour), 100); err != nil || n != 1 {
+		t.Fatalf("delete expired: %d %v", n, err)
+	}
+	// A client last saw user seq 1: the old job is gone, the kept job's whole
+	// log comes, with no snapshot and nothing skipped.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var got []int64
+	err := b.svc.WatchUser(ctx, b.user.ID, jobs.WatchOptions{After: 1}, func(ev jobs.Event) error {
+		if ev.JobID != kept.ID || ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync {
+			t.Errorf("unexpected event %+v", ev)
+		}
+		got = append(got, ev.UserSeq)
+		if len(got) == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || !slices.Equal(got, []int64{4, 5}) {
+		t.Errorf("user seqs %v (%v), want [4 5]", got, err)
+	}
+}
