@@ -189,8 +189,8 @@ func TestWatchUserAfterExpiry(t *testing.T) {
 	old := b.submit(t) // user seq 1
 	b.svc.Start(ctx, old.ID, 1)
 	b.svc.Fail(ctx, old.ID, 1, jobs.Error{Code: "x"}, jobs.Tokens{}) // user seqs 2, 3
-	kept := b.submit(t)                                               // user seq 4
-	b.svc.Start(ctx, kept.ID, 1)                                      // 5
+	kept := b.submit(t)                                              // user seq 4
+	b.svc.Start(ctx, kept.ID, 1)                                     // 5
 	if n, err := b.store.DeleteExpired(ctx, time.Now().Add(30*24*time.Hour), 100); err != nil || n != 1 {
 		t.Fatalf("delete expired: %d %v", n, err)
 	}

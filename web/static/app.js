@@ -415,6 +415,7 @@ function renderJob() {
     el.retry.hidden = false;
   } else {
     el.retry.hidden = true;
+    el.retry.textContent = '';
   }
 
   const nearBottom = el.output.scrollHeight - el.output.scrollTop - el.output.clientHeight < 24;
@@ -525,7 +526,8 @@ function renderJobs() {
         'aria-label': `Cancel job ${j.job_id}` }, 'Cancel'));
     }
     return h('tr', { 'data-job-id': j.job_id, 'data-status': j.status, 'aria-current': j.job_id === current ? 'true' : null },
-      h('td', { 'data-label': 'Job' }, h('code', {}, j.job_id), j.intent ? h('span', { class: 'muted intent' }, ` ${j.intent}`) : null),
+      h('td', { 'data-label': 'Job' }, h('span', { class: 'job-cell' },
+        h('code', {}, j.job_id), j.intent ? h('span', { class: 'muted intent' }, ` ${j.intent}`) : null)),
       h('td', { 'data-label': 'Created' }, h('time', { datetime: j.created_at }, formatTime(j.created_at))),
       h('td', { 'data-label': 'Status' }, h('span', { class: 'badge', 'data-status': j.status }, j.status)),
       h('td', { 'data-label': 'Progress' }, h('span', { class: 'progress-cell' },
