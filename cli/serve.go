@@ -155,6 +155,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
 		Retention: f.retention, MaxInput: f.maxInput, Logger: log,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
+		ValidKey:       ai.ValidKeyShape,
 	})
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{

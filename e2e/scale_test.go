@@ -29,6 +29,76 @@ func (c *cluster) node(role string, args ...string) (*server, *process) {
 	return s, p
 }
 
+// followUser follows a user's SSE stream, reconnecting with Last-Event-ID
+// when it drops, and sends the id of every job that ends.
+func followUser(t *testing.T, url string, finished chan<- string) {
+	last := ""
+	for i := 0; i < 200; i++ {
+		req, _ := http.NewRequest("GET", url, nil)
+		if last != "" {
+			req.Header.Set("Last-Event-ID", last)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if id, ok := strings.CutPrefix(line, "id: "); ok {
+				last = id
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok {
+				var ev struct {
+					JobID string `json:"job_id"`
+					Type  string
+				}
+				jsonUnmarshal(data, &ev)
+				if ev.Type == "completed" || ev.Type == "failed" || ev.Type == "cancelled" {
+					finished <- ev.JobID
+				}
+			}
+		}
+		resp.Body.Close()
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// streamToken gets a token for all of the user's streams.
+func streamToken(t *testing.T, a *api) string {
+	t.Helper()
+	var v struct {
+		StreamToken string `json:"stream_token"`
+	}
+	a.do("POST", "/api/v1/stream_tokens", nil).json(t, &v)
+	return v.StreamToken
+}
+
+func TestConcurrentMigrations(t *testing.T) {
+	t.Parallel()
+	url := newDatabaseURL(t, postgres)
+	var wg sync.WaitGroup
+	errs := make([]string, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command(binary(t), "migrate", "--database-url", url, "--data-dir", t.TempDir()).CombinedOutput()
+			if err != nil {
+				errs[i] = fmt.Sprintf("%v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != "" {
+			t.Errorf("concurrent migrate failed: %s", e)
+		}
+	}
+}
+
 func TestScaleOut(t *testing.T) {
 	t.Parallel()
 	c := &cluster{t: t, dbURL: newDatabaseURL(t, postgres), dir: t.TempDir()}
@@ -219,9 +289,16 @@ func TestPostgresOutage(t *testing.T) {
 	t.Parallel()
 	newDatabaseURL(t, postgres) // fails under CI, skips elsewhere, without PostgreSQL
 	pg := newPGCluster(t)
-	s := &server{t: t, dataDir: t.TempDir(), dbURL: pg.url(), addr: freeAddr(t)}
-	s.spawn(t, "--offline-chunk-delay", "20ms", "--job-timeout", "5s", "--rescue-after", "6s")
+	// An API node and a worker node: the API node's clients hear of the
+	// worker's events through LISTEN/NOTIFY, whose connection the outage cuts.
+	c := &cluster{t: t, dbURL: pg.url(), dir: t.TempDir()}
+	args := []string{"--offline-chunk-delay", "20ms", "--job-timeout", "5s", "--rescue-after", "6s"}
+	s, _ := c.node("api", args...)
+	c.node("worker", args...)
 	a := s.client(s.token("olu"))
+	// A user stream open across the outage must see every job end.
+	finished := make(chan string, 1000)
+	go followUser(t, s.URL+"/api/v1/events?token="+streamToken(t, a), finished)
 
 	// Load: submitters keep going through the outage.
 	var (
@@ -305,6 +382,20 @@ func TestPostgresOutage(t *testing.T) {
 			t.Errorf("job %s after the outage: %s %+v", id, j.Status, j.Error)
 		}
 		seqsOf(t, a, id)
+	}
+	// The live stream saw every job end, the outage notwithstanding.
+	want := map[string]bool{}
+	for _, id := range accepted {
+		want[id] = true
+	}
+	giveUp := time.After(30 * time.Second)
+	for len(want) > 0 {
+		select {
+		case id := <-finished:
+			delete(want, id)
+		case <-giveUp:
+			t.Fatalf("the user stream on the API node never saw %d jobs end", len(want))
+		}
 	}
 	t.Logf("%d submits: %v; %d jobs accepted and completed", submitted, statuses, len(accepted))
 }

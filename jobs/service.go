@@ -44,8 +44,8 @@ type Config struct {
 	// RequireUserKey is set when the provider needs a key and the server has
 	// none: a submit without user_provided_key is refused.
 	RequireUserKey bool
-	// ValidKey checks a user-provided key's shape. Defaults to 20–256
-	// printable ASCII characters without spaces.
+	// ValidKey checks a user-provided key's shape (the provider package
+	// knows what a key looks like). Defaults to accepting any key.
 	ValidKey func(string) bool
 	// StreamTokenTTL is the least time a stream token stays valid. Defaults
 	// to 1 hour.
@@ -61,7 +61,7 @@ func (c Config) withDefaults() Config {
 	c.MaxInput = cmp.Or(c.MaxInput, 32<<10)
 	c.StreamTokenTTL = cmp.Or(c.StreamTokenTTL, time.Hour)
 	if c.ValidKey == nil {
-		c.ValidKey = validKeyShape
+		c.ValidKey = func(string) bool { return true }
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -70,18 +70,6 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
-}
-
-func validKeyShape(k string) bool {
-	if len(k) < 20 || len(k) > 256 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] <= ' ' || k[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // Service is the one way in to jobs for every transport and for the worker.
