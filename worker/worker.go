@@ -71,21 +71,7 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 	defer cancel(nil)
 	sub := w.svc.Follow(job.UserID, jobID)
 	defer sub.Close()
-	go func() {
-		for {
-			select {
-			case ev := <-sub.Events():
-				if ev.Type == jobs.EventCancelled {
-					cancel(jobs.ErrTerminal)
-					return
-				}
-			case <-sub.Dropped():
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go cancelOnCancelled(ctx, sub, cancel)
 
 	intent := ai.Classify(input)
 	out := &output{w: w, jobID: jobID, attempt: attempt, intent: intent, cancel: cancel}
@@ -132,6 +118,25 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 	}
 	log.InfoContext(ctx, "job completed", slog.String("intent", string(intent)), slog.Int64("tokens_out", resp.TokensOut))
 	return nil
+}
+
+// cancelOnCancelled cancels the attempt as soon as the job's cancellation
+// is published, on this node or (through the notifier) on another. Should
+// the subscription drop, the next fenced write notices instead.
+func cancelOnCancelled(ctx context.Context, sub jobs.Subscription, cancel context.CancelCauseFunc) {
+	for {
+		select {
+		case ev := <-sub.Events():
+			if ev.Type == jobs.EventCancelled {
+				cancel(jobs.ErrTerminal)
+				return
+			}
+		case <-sub.Dropped():
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // validate checks the output against the intent's schema. Output that does
