@@ -59,10 +59,10 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	// shutdown is closed when the server is going away: streams tell their
+	// shutdown ends when the server is going away: streams tell their
 	// clients to reconnect and end.
-	shutdown     chan struct{}
-	shutdownOnce sync.Once
+	shutdown     context.Context
+	shutdownNow  context.CancelFunc
 	// hijacked counts WebSocket connections still being served.
 	hijacked sync.WaitGroup
 
@@ -82,13 +82,14 @@ func New(svc *jobs.Service, cfg Config) *Server {
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
 	}
-	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, shutdown: make(chan struct{}),
+	shutdown, shutdownNow := context.WithCancel(context.Background())
+	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, shutdown: shutdown, shutdownNow: shutdownNow,
 		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
 }
 
 // Shutdown tells every open stream to have its client reconnect, and ends
 // it. Call it before http.Server.Shutdown, which does not wait for streams.
-func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+func (s *Server) Shutdown() { s.shutdownNow() }
 
 // Wait waits, until ctx ends, for the WebSocket connections that Shutdown
 // told to go; http.Server.Shutdown does not track them.

@@ -111,7 +111,7 @@ func (c *cableConn) writeLoop() {
 			if !c.write(b) {
 				return
 			}
-		case <-c.s.shutdown:
+		case <-c.s.shutdown.Done():
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
 			err := c.ws.Write(ctx, websocket.MessageText, cableServerRestart)
 			cancel()

@@ -10,8 +10,10 @@ import (
 )
 
 // DefaultBuffer is how many events a subscriber may fall behind before it is
-// dropped (it then resumes from the durable log).
-const DefaultBuffer = 256
+// dropped (it then resumes from the durable log). Events are about 200
+// bytes, so this is the largest part of an idle stream's memory: 32 keeps it
+// near 6 KiB while covering bursts of a few seconds of a busy user.
+const DefaultBuffer = 32
 
 // Hub is an in-process fan-out keyed by job and by user. Publish never
 // blocks: a subscriber whose buffer is full is dropped, so one slow client

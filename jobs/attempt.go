@@ -136,14 +136,6 @@ func (s *Service) Input(ctx context.Context, jobID string) (input, userKey strin
 	return input, string(key), err
 }
 
-// AddUsage counts tokens against the job's user for the day.
-func (s *Service) AddUsage(ctx context.Context, userID string, used Tokens) error {
-	if used.In == 0 && used.Out == 0 {
-		return nil
-	}
-	return s.store.AddTokens(ctx, userID, day(s.cfg.Now()), used.In, used.Out)
-}
-
 // UsageOf returns the usage and quota of a job's user, for usage_info.
 func (s *Service) UsageOf(ctx context.Context, userID string) (Usage, error) {
 	u, err := s.store.UserByID(ctx, userID)

@@ -66,9 +66,9 @@ type Store interface {
 	// Input reads what the worker needs: the input and the sealed key (nil
 	// if none or already deleted).
 	Input(ctx context.Context, jobID string) (input string, sealedKey []byte, err error)
-	// AddTokens adds tokens used to the user's usage of the day.
-	AddTokens(ctx context.Context, userID, day string, in, out int64) error
-	// Usage reads the user's usage of the day.
+	// Usage reads the user's usage of the day: requests counted at submit,
+	// tokens summed over the jobs submitted that day (every attempt's
+	// tokens are on its job's row).
 	Usage(ctx context.Context, userID, day string) (Usage, error)
 	// UserByID reads one user.
 	UserByID(ctx context.Context, id string) (User, error)

@@ -310,23 +310,22 @@ func (s *Store) Input(ctx context.Context, jobID string) (string, []byte, error)
 	return input, key, nil
 }
 
-// AddTokens implements jobs.Store.
-func (s *Store) AddTokens(ctx context.Context, userID, day string, in, out int64) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, tokens_in, tokens_out) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = aijobs_usage.tokens_in + excluded.tokens_in, tokens_out = aijobs_usage.tokens_out + excluded.tokens_out`),
-		userID, day, in, out)
-	return wrap(err, "add token usage")
-}
-
 // Usage implements jobs.Store.
 func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, error) {
 	var u jobs.Usage
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT requests, user_key_requests, tokens_in, tokens_out FROM aijobs_usage WHERE user_id = ? AND day = ?`), userID, day).
-		Scan(&u.RequestsUsed, &u.UserKeyRequests, &u.TokensIn, &u.TokensOut)
-	if err == sql.ErrNoRows {
-		return u, nil
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT requests, user_key_requests FROM aijobs_usage WHERE user_id = ? AND day = ?`), userID, day).
+		Scan(&u.RequestsUsed, &u.UserKeyRequests)
+	if err != nil && err != sql.ErrNoRows {
+		return u, wrap(err, "read usage")
 	}
-	return u, wrap(err, "read usage")
+	start, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return u, fmt.Errorf("usage day %q: %w", day, err)
+	}
+	err = s.r.QueryRowContext(ctx, s.d.rebind(`SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM aijobs_jobs
+		WHERE user_id = ? AND created_at >= ? AND created_at < ?`), userID, start.UnixMicro(), start.AddDate(0, 0, 1).UnixMicro()).
+		Scan(&u.TokensIn, &u.TokensOut)
+	return u, wrap(err, "sum token usage")
 }
 
 // DeleteExpired implements jobs.Store.

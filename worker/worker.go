@@ -104,7 +104,6 @@ func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int
 		return w.failed(wctx, log, job, attempt, maxAttempts, genErr)
 	}
 	used := jobs.Tokens{In: resp.TokensIn, Out: resp.TokensOut}
-	w.account(wctx, log, job.UserID, used)
 	res := jobs.Result{Intent: intent, Output: result, Text: resp.Text, UsageInfo: jobs.UsageInfo{Provider: w.provider.Name(), Model: cmp.Or(resp.Model, w.provider.Model())}}
 	if u, err := w.svc.UsageOf(wctx, job.UserID); err == nil {
 		res.UsageInfo.RequestsUsed, res.UsageInfo.RequestsLimit = u.RequestsUsed, u.RequestsLimit
@@ -175,7 +174,6 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, out *output, re
 func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, attempt, maxAttempts int, genErr error) error {
 	e := ai.AsError(genErr)
 	used := jobs.Tokens{In: e.Usage.TokensIn, Out: e.Usage.TokensOut}
-	w.account(ctx, log, job.UserID, used)
 	why := jobs.Error{Code: e.Code, Message: e.Message}
 	if e.Retryable && attempt < maxAttempts {
 		at := time.Now().Add(max(e.RetryAfter, backoff(attempt)))
@@ -190,12 +188,6 @@ func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, att
 		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("record failure: %w", err)}
 	}
 	return errFinished
-}
-
-func (w *Worker) account(ctx context.Context, log *slog.Logger, userID string, used jobs.Tokens) {
-	if err := w.svc.AddUsage(ctx, userID, used); err != nil {
-		log.ErrorContext(ctx, "record token usage", slog.String("error", err.Error()))
-	}
 }
 
 // backoff is the least wait before attempt+1: 1 s, 2 s, 4 s … at most 1 min.

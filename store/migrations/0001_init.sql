@@ -63,7 +63,5 @@ CREATE TABLE aijobs_usage (
     day               TEXT NOT NULL,
     requests          BIGINT NOT NULL DEFAULT 0,
     user_key_requests BIGINT NOT NULL DEFAULT 0,
-    tokens_in         BIGINT NOT NULL DEFAULT 0,
-    tokens_out        BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, day)
 );
