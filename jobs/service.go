@@ -83,7 +83,13 @@ type Service struct {
 	// tokens caches API-token lookups (hash → user) for a few seconds, so a
 	// poll costs one read, not two. Guarded by mu.
 	tokens map[string]cachedUser
+	// finished caches snapshots of terminal jobs, which never change again:
+	// a client polling a finished job costs no read. Guarded by mu.
+	finished map[string]Job
 }
+
+// cacheSize bounds each cache; a full cache is simply emptied.
+const cacheSize = 10000
 
 type cachedUser struct {
 	user    User
@@ -92,7 +98,7 @@ type cachedUser struct {
 
 // NewService returns a Service on store, publishing to broker.
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
-	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), tokens: map[string]cachedUser{}}
+	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), tokens: map[string]cachedUser{}, finished: map[string]Job{}}
 }
 
 // Authenticate returns the user of an API token.
@@ -113,7 +119,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, error) 
 		return User{}, err
 	}
 	s.mu.Lock()
-	if len(s.tokens) > 10000 {
+	if len(s.tokens) >= cacheSize {
 		clear(s.tokens)
 	}
 	s.tokens[hash] = cachedUser{user: u, expires: now.Add(10 * time.Second)}
@@ -181,13 +187,34 @@ func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // Get returns the user's job; another user's job is ErrNotFound.
 func (s *Service) Get(ctx context.Context, userID, jobID string) (Job, error) {
-	j, err := s.store.Job(ctx, jobID)
+	j, err := s.job(ctx, jobID)
 	if err != nil {
 		return Job{}, err
 	}
 	if j.UserID != userID {
 		return Job{}, ErrNotFound
 	}
+	return j, nil
+}
+
+// job reads a job, from the cache of finished jobs when it is there.
+func (s *Service) job(ctx context.Context, jobID string) (Job, error) {
+	s.mu.Lock()
+	j, ok := s.finished[jobID]
+	s.mu.Unlock()
+	if ok && s.cfg.Now().Before(j.ExpiresAt) {
+		return j, nil
+	}
+	j, err := s.store.Job(ctx, jobID)
+	if err != nil || !j.Terminal {
+		return j, err
+	}
+	s.mu.Lock()
+	if len(s.finished) >= cacheSize {
+		clear(s.finished)
+	}
+	s.finished[jobID] = j
+	s.mu.Unlock()
 	return j, nil
 }
 

@@ -200,7 +200,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs
 
 // Job implements jobs.Store.
 func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
-	j, err := scanJob(s.r.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`), id))
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`, id))
 	return j, wrap(err, "read job")
 }
 
@@ -228,7 +228,7 @@ func (s *Store) Unfinished(ctx context.Context, userID string, limit int) ([]job
 }
 
 func (s *Store) queryJobs(ctx context.Context, q string, args ...any) ([]jobs.Job, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(err, "list jobs")
 	}
@@ -255,7 +255,7 @@ func (s *Store) UserEvents(ctx context.Context, userID string, after int64, limi
 }
 
 func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.Event, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(err, "read events")
 	}
@@ -283,7 +283,7 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.
 func (s *Store) UserSeqRange(ctx context.Context, userID string) (int64, int64, error) {
 	var oldest sql.NullInt64
 	var newest int64
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`), userID, userID).Scan(&oldest, &newest)
+	err := s.queryRow(ctx, `SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`, userID, userID).Scan(&oldest, &newest)
 	if !oldest.Valid {
 		oldest.Int64 = newest + 1
 	}
@@ -296,7 +296,7 @@ func (s *Store) Input(ctx context.Context, jobID string) (string, []byte, error)
 		input  string
 		sealed sql.NullString
 	)
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT j.input, k.sealed FROM aijobs_jobs j LEFT JOIN aijobs_sealed_keys k ON k.job_id = j.id WHERE j.id = ?`), jobID).Scan(&input, &sealed)
+	err := s.queryRow(ctx, `SELECT j.input, k.sealed FROM aijobs_jobs j LEFT JOIN aijobs_sealed_keys k ON k.job_id = j.id WHERE j.id = ?`, jobID).Scan(&input, &sealed)
 	if err != nil {
 		return "", nil, wrap(err, "read job input")
 	}
@@ -313,7 +313,7 @@ func (s *Store) Input(ctx context.Context, jobID string) (string, []byte, error)
 // Usage implements jobs.Store.
 func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, error) {
 	var u jobs.Usage
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT requests, user_key_requests FROM aijobs_usage WHERE user_id = ? AND day = ?`), userID, day).
+	err := s.queryRow(ctx, `SELECT requests, user_key_requests FROM aijobs_usage WHERE user_id = ? AND day = ?`, userID, day).
 		Scan(&u.RequestsUsed, &u.UserKeyRequests)
 	if err != nil && err != sql.ErrNoRows {
 		return u, wrap(err, "read usage")
@@ -322,8 +322,8 @@ func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, erro
 	if err != nil {
 		return u, fmt.Errorf("usage day %q: %w", day, err)
 	}
-	err = s.r.QueryRowContext(ctx, s.d.rebind(`SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM aijobs_jobs
-		WHERE user_id = ? AND created_at >= ? AND created_at < ?`), userID, start.UnixMicro(), start.AddDate(0, 0, 1).UnixMicro()).
+	err = s.queryRow(ctx, `SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0) FROM aijobs_jobs
+		WHERE user_id = ? AND created_at >= ? AND created_at < ?`, userID, start.UnixMicro(), start.AddDate(0, 0, 1).UnixMicro()).
 		Scan(&u.TokensIn, &u.TokensOut)
 	return u, wrap(err, "sum token usage")
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +34,9 @@ type Store struct {
 	// pool is the pgx pool on PostgreSQL, nil on SQLite.
 	pool *pgxpool.Pool
 	d    dialect
+	// stmts caches prepared read statements by query (the SQLite driver
+	// would otherwise parse every query again: most of a poll's cost).
+	stmts sync.Map // string → *sql.Stmt
 	// enqueue inserts the River job for a new aijobs job in the same
 	// transaction. Set by the queue with SetEnqueuer before use.
 	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) error
@@ -111,8 +115,49 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// read prepares (once) and returns the statement of a read query, written
+// with portable "?" placeholders, on the read pool.
+func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.r.PrepareContext(ctx, s.d.rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a read query that returns one row.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
+	st, err := s.read(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read query.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.read(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// errRow is a row whose query could not even be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // Close closes every pool.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

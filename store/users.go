@@ -12,7 +12,7 @@ import (
 // UserByToken implements jobs.Store.
 func (s *Store) UserByToken(ctx context.Context, hash string) (jobs.User, error) {
 	var u jobs.User
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT u.id, u.name, u.daily_quota FROM aijobs_tokens t JOIN aijobs_users u ON u.id = t.user_id WHERE t.hash = ?`), hash).
+	err := s.queryRow(ctx, `SELECT u.id, u.name, u.daily_quota FROM aijobs_tokens t JOIN aijobs_users u ON u.id = t.user_id WHERE t.hash = ?`, hash).
 		Scan(&u.ID, &u.Name, &u.DailyQuota)
 	if err == sql.ErrNoRows {
 		return u, jobs.ErrUnauthorized
@@ -63,6 +63,6 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // UserByID implements jobs.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (jobs.User, error) {
 	var u jobs.User
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota FROM aijobs_users WHERE id = ?`), id).Scan(&u.ID, &u.Name, &u.DailyQuota)
+	err := s.queryRow(ctx, `SELECT id, name, daily_quota FROM aijobs_users WHERE id = ?`, id).Scan(&u.ID, &u.Name, &u.DailyQuota)
 	return u, wrap(err, "read user")
 }
