@@ -111,14 +111,16 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, err
 // countRequest counts the submit against the user's day and refuses it when
 // a server-key request would go over quota.
 func (s *Store) countRequest(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) error {
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING`), nj.Job.UserID, nj.Day); err != nil {
-		return err
-	}
 	if nj.Job.UserKey {
-		_, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_usage SET user_key_requests = user_key_requests + 1 WHERE user_id = ? AND day = ?`), nj.Job.UserID, nj.Day)
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, user_key_requests) VALUES (?, ?, 1)
+			ON CONFLICT (user_id, day) DO UPDATE SET user_key_requests = aijobs_usage.user_key_requests + 1`), nj.Job.UserID, nj.Day)
 		return err
 	}
-	res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_usage SET requests = requests + 1 WHERE user_id = ? AND day = ? AND requests < ?`), nj.Job.UserID, nj.Day, nj.Quota)
+	// One statement counts the request and enforces the quota: over it, the
+	// update's condition fails and no row is touched.
+	res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, requests) SELECT ?, ?, 1 WHERE ? > 0
+		ON CONFLICT (user_id, day) DO UPDATE SET requests = aijobs_usage.requests + 1 WHERE aijobs_usage.requests < ?`),
+		nj.Job.UserID, nj.Day, nj.Quota, nj.Quota)
 	if err != nil {
 		return err
 	}
