@@ -73,6 +73,8 @@ type serveFlags struct {
 	defaultQuota    int64
 	origins         string
 	maxStreams      int
+	submitRate      float64
+	submitBurst     int
 	shutdownTimeout time.Duration
 	logFormat       string
 }
@@ -99,6 +101,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
 	fs.IntVar(&f.maxStreams, "max-streams", 100, "open streams per user")
+	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
+	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running jobs get to finish on shutdown")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	if err := parse(fs, env, args); err != nil {
@@ -175,6 +179,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		}
 		srv := api.New(svc, api.Config{
 			AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
+			SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
 			Ready: func(ctx context.Context) error {
 				if err := st.Ping(ctx); err != nil {
 					return err

@@ -83,6 +83,12 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres url: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// River's producers, the API, the notifier and the listeners share
+		// this pool: pgx's default (the number of CPUs, at least 4) is too
+		// few for them. pool_max_conns in the URL overrides this.
+		cfg.MaxConns = max(cfg.MaxConns, 20)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -116,7 +122,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // read prepares (once) and returns the statement of a read query, written
-// with portable "?" placeholders, on the read pool.
+// with portable "?" placeholders, on SQLite's read pool.
 func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(query); ok {
 		return st.(*sql.Stmt), nil
@@ -132,8 +138,13 @@ func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// queryRow runs a read query that returns one row.
+// queryRow runs a read query that returns one row. On PostgreSQL pgx
+// already caches prepared statements per connection, so the query goes as
+// it is.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if s.pool != nil {
+		return s.r.QueryRowContext(ctx, s.d.rebind(query), args...)
+	}
 	st, err := s.read(ctx, query)
 	if err != nil {
 		return errRow{err}
@@ -141,8 +152,11 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner
 	return st.QueryRowContext(ctx, args...)
 }
 
-// query runs a read query.
+// query runs a read query (prepared once on SQLite, like queryRow).
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.pool != nil {
+		return s.r.QueryContext(ctx, s.d.rebind(query), args...)
+	}
 	st, err := s.read(ctx, query)
 	if err != nil {
 		return nil, err

@@ -5,7 +5,8 @@
 //	profserve --cpuprofile PREFIX serve …
 //
 // SIGUSR1 starts a CPU profile into PREFIX.<n>.pprof (n counts from 1),
-// SIGUSR2 stops it; SIGINT/SIGTERM stop the server as usual.
+// SIGUSR2 stops it; SIGHUP writes a heap profile into PREFIX.heap.<n>.pprof
+// (after a GC); SIGINT/SIGTERM stop the server as usual.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -34,11 +36,21 @@ func main() {
 
 func profileOnSignal(prefix string) {
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
 	var f *os.File
-	n := 0
+	n, heaps := 0, 0
 	for s := range sig {
 		switch {
+		case s == syscall.SIGHUP:
+			heaps++
+			runtime.GC()
+			h, err := os.Create(fmt.Sprintf("%s.heap.%d.pprof", prefix, heaps))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profserve:", err)
+				continue
+			}
+			pprof.Lookup("heap").WriteTo(h, 0)
+			h.Close()
 		case s == syscall.SIGUSR1 && f == nil:
 			n++
 			var err error

@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,6 +65,7 @@ type Proc struct {
 	DataDir string
 	LogPath string
 	done    chan error
+	stop    sync.Once
 }
 
 // Pid is the process id.
@@ -72,8 +74,14 @@ func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
 // StartServer starts `bin serve --addr … --data-dir dataDir args…` and waits
 // until /readyz answers 200. Its output goes to logPath.
 func StartServer(bin, dataDir, logPath string, args ...string) (*Proc, error) {
+	return StartServerPre(bin, nil, dataDir, logPath, args...)
+}
+
+// StartServerPre is StartServer with arguments put before "serve" (for
+// profserve's --cpuprofile).
+func StartServerPre(bin string, pre []string, dataDir, logPath string, args ...string) (*Proc, error) {
 	addr := FreeAddr()
-	full := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--log-format", "json"}, args...)
+	full := append(append(pre[:len(pre):len(pre)], "serve", "--addr", addr, "--data-dir", dataDir, "--log-format", "json"), args...)
 	return start(bin, full, addr, dataDir, logPath, "/readyz")
 }
 
@@ -117,18 +125,21 @@ func start(bin string, args []string, addr, dataDir, logPath, ready string) (*Pr
 	return nil, fmt.Errorf("%s not ready after 60 s; log %s", bin, logPath)
 }
 
-// Stop sends SIGTERM, waits up to 20 s, then kills.
+// Stop sends SIGTERM, waits up to 20 s, then kills. Calls after the first
+// do nothing.
 func (p *Proc) Stop() {
 	if p == nil || p.Cmd.Process == nil {
 		return
 	}
-	p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.Cmd.Process.Kill()
-		<-p.done
-	}
+	p.stop.Do(func() {
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			p.Cmd.Process.Kill()
+			<-p.done
+		}
+	})
 }
 
 // Tail returns the last n bytes of a file.
@@ -447,4 +458,74 @@ func WaitTerminal(ctx context.Context, c *http.Client, base, token, id string, t
 // sends.
 func Input(i int) string {
 	return fmt.Sprintf("Plan my week %d: finish the quarterly report, book the dentist, call the bank, and review the budget", i)
+}
+
+// CPUOfCommand sums the CPU seconds of every process whose command name
+// (/proc/<pid>/comm) is name, e.g. "postgres" (its backends included). Only
+// differences between two readings mean anything; processes that exit in
+// between are lost, so use it with long-lived processes.
+func CPUOfCommand(name string) float64 {
+	dirs, _ := os.ReadDir("/proc")
+	total := 0.0
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		total += CPUSeconds(pid)
+	}
+	return total
+}
+
+// MachineCPUSeconds is the CPU time all cores of the machine have spent
+// busy (not idle or waiting on I/O), from /proc/stat.
+func MachineCPUSeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	total := 0.0
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		total += x
+	}
+	return total / 100
+}
+
+// SubmitSpread submits n jobs round-robin over users, job i at about
+// i*spread/n after the start (spread 0: as fast as 32 concurrent requests
+// go), so that jobs running at a fixed pace change at evenly spread moments
+// rather than all together. It returns each job's id and its user's token.
+func SubmitSpread(ctx context.Context, c *http.Client, base string, users []User, n int, spread time.Duration) (ids, tokens []string) {
+	ids, tokens = make([]string, n), make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	t0 := time.Now()
+	for i := range n {
+		if spread > 0 {
+			time.Sleep(time.Until(t0.Add(time.Duration(i) * spread / time.Duration(n))))
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			u := users[i%len(users)]
+			j, _, err := SubmitRetry(ctx, c, base, u.Token, Input(i))
+			if err != nil {
+				log.Fatalf("submit %d: %v", i, err)
+			}
+			ids[i], tokens[i] = j.ID, u.Token
+		}()
+	}
+	wg.Wait()
+	return ids, tokens
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every aijobs benchmark and prints a summary. Each figure is compared
+# with a reference measured in the same run (see BENCHMARKS.md).
+#
+#   bench/run.sh                       # everything, 2 rounds each (about 25 min)
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu
+#   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
+#
+# Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
+# databases; default a new temporary one), AIJOBS_BENCH_POSTGRES (admin URL
+# of the PostgreSQL to create per-run databases in; default
+# postgres://postgres@127.0.0.1:5432/test?sslmode=disable), PROFILE=1 (CPU
+# profiles of the poll handler and of the SQLite throughput run).
+# Needs: Go, wrk (apt-get install -y wrk), a PostgreSQL for throughput-postgres.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-2}
+WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu"}
+QUICK=${QUICK:-0}
+mkdir -p "$WORK"
+
+# 10,000 idle connections need as many descriptors on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
+	echo "warning: open-file limit $(ulimit -n) is below 12000; the idle benchmark will fail to open 10,000 streams" >&2
+fi
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+
+echo "building into $WORK"
+go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
+
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=1
+	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"
+else
+	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"
+fi
+PROF=""; TPPROF=""
+if [ "${PROFILE:-0}" = 1 ]; then PROF="-profbin $WORK/profserve"; TPPROF="-profbin $WORK/profserve"; fi
+
+run() { # name timeout command…
+	local name=$1 limit=$2; shift 2
+	echo "== $name: $*" | tee "$WORK/$name.out"
+	if ! ( cd "$WORK" && timeout "$limit" "$@" ) 2>&1 | tee -a "$WORK/$name.out"; then
+		echo "SUMMARY $name FAILED (see $WORK/$name.out)" | tee -a "$WORK/$name.out"
+	fi
+}
+
+for b in $ONLY; do
+	case $b in
+	poll) run poll 15m ./poll -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $POLL $PROF ;;
+	throughput-sqlite) run throughput-sqlite 30m ./throughput -db sqlite -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP $TPPROF ;;
+	throughput-postgres) run throughput-postgres 30m ./throughput -db postgres -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP ;;
+	latency) run latency 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT ;;
+	latency-burst) run latency-burst 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT -spread 0 ;;
+	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
+	followcpu) run followcpu 15m ./followcpu -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FOLLOW ;;
+	*) echo "unknown benchmark $b" >&2; exit 2 ;;
+	esac
+done
+
+echo
+echo "==== summary ($(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)); logs in $WORK ===="
+cat "$WORK"/*.out | sed -n 's/^SUMMARY //p'
