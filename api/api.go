@@ -61,8 +61,8 @@ type Server struct {
 
 	// shutdown ends when the server is going away: streams tell their
 	// clients to reconnect and end.
-	shutdown     context.Context
-	shutdownNow  context.CancelFunc
+	shutdown    context.Context
+	shutdownNow context.CancelFunc
 	// hijacked counts WebSocket connections still being served.
 	hijacked sync.WaitGroup
 
