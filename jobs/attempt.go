@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -13,7 +15,7 @@ import (
 
 // Lost reports whether err means the worker no longer owns the job: a newer
 // attempt took it over, or it was cancelled.
-func Lost(err error) bool { return errorsIsStale(err) }
+func Lost(err error) bool { return errors.Is(err, ErrStale) || errors.Is(err, ErrTerminal) }
 
 // Start begins attempt n (1-based) of the job and returns the job. The same
 // attempt may start again only after it recorded an interruption (retrying).
@@ -89,7 +91,11 @@ func (s *Service) Complete(ctx context.Context, jobID string, attempt int, resul
 		result.UsageInfo.TokensIn, result.UsageInfo.TokensOut = j.TokensIn, j.TokensOut
 		result.UsageInfo.UserKeyUsed = j.UserKey
 		s.finish(j, StatusCompleted)
-		j.Progress, j.Intent, j.Result, j.Error = 100, result.Intent, MarshalResult(result), nil
+		res, err := json.Marshal(result)
+		if err != nil {
+			return nil, fmt.Errorf("encode result: %w", err)
+		}
+		j.Progress, j.Intent, j.Result, j.Error = 100, result.Intent, res, nil
 		return &Event{Type: EventCompleted, Result: j.Result, Intent: j.Intent}, nil
 	})
 }

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -355,15 +353,4 @@ func (s *Service) Cleanup(ctx context.Context) (int, error) {
 			return total, err
 		}
 	}
-}
-
-// MarshalResult encodes a completed job's result.
-func MarshalResult(r Result) json.RawMessage {
-	b, _ := json.Marshal(r) // Result has only marshalable fields
-	return b
-}
-
-// errorsIsStale reports whether err means the worker lost the job.
-func errorsIsStale(err error) bool {
-	return errors.Is(err, ErrStale) || errors.Is(err, ErrTerminal)
 }
