@@ -90,7 +90,7 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 		key = p.cfg.APIKey
 	}
 	if key == "" {
-		return Response{}, &Error{Code: "invalid_api_key", Message: "anthropic: no API key: none is configured on the server and the request brought none"}
+		return Response{}, noKey("anthropic")
 	}
 	secrets := []string{req.APIKey, p.cfg.APIKey}
 	callCtx, cancel := withTimeout(ctx, p.cfg.Timeout)
@@ -144,11 +144,7 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 		return Response{}, incomplete("anthropic", resp)
 	}
 	if stop == anthropic.StopReasonRefusal {
-		msg := "anthropic: the model refused the request"
-		if r := strings.TrimSpace(refusal); r != "" {
-			msg += ": " + r
-		}
-		return Response{}, &Error{Code: "refused", Message: Redact(msg, secrets...), Usage: resp}
+		return Response{}, refused("anthropic", refusal, secrets, resp)
 	}
 	return resp, nil
 }

@@ -107,34 +107,17 @@ func TestAnthropicUserKeyReplacesServerKey(t *testing.T) {
 
 func TestAnthropicErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		errType    string
-		wantCode   string
-		retryable  bool
-		retryAfter time.Duration
-	}{
+	testStatusErrors(t, anthropicErrorReply, func(t *testing.T, handle http.HandlerFunc) Provider {
+		_, p := newAnthropicTest(t, handle, 0)
+		return p
+	}, []statusCase{
 		{"429 with Retry-After", 429, map[string]string{"Retry-After": "2"}, "rate_limit_error", "rate_limited", true, 2 * time.Second},
 		{"529 overloaded", 529, nil, "overloaded_error", "provider_error", true, 0},
 		{"500", 500, nil, "api_error", "provider_error", true, 0},
 		{"401", 401, nil, "authentication_error", "invalid_api_key", false, 0},
 		{"403", 403, nil, "permission_error", "invalid_api_key", false, 0},
 		{"400", 400, nil, "invalid_request_error", "bad_request", false, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, p := newAnthropicTest(t, anthropicErrorReply(tt.status, tt.header, tt.errType), 0)
-			_, err := p.Generate(context.Background(), Request{Input: "hi", APIKey: userKey}, func(string) {})
-			e := wantError(t, err, tt.wantCode, tt.retryable)
-			if e.RetryAfter != tt.retryAfter {
-				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.retryAfter)
-			}
-			wantNoSecret(t, err, userKey, serverKey, "sk-user")
-		})
-	}
+	})
 }
 
 func TestAnthropicErrorEventMidStream(t *testing.T) {

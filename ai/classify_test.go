@@ -46,14 +46,3 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
-
-func TestClassifyIsDeterministic(t *testing.T) {
-	t.Parallel()
-	input := "I want to prioritize my goals: run, read, rest"
-	first := Classify(input)
-	for range 100 {
-		if got := Classify(input); got != first {
-			t.Fatalf("Classify(%q) gave %s, then %s", input, first, got)
-		}
-	}
-}

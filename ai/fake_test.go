@@ -110,6 +110,37 @@ func splitN(s string, n int) []string {
 
 // wantError checks that err is an *Error with code and retryable, and
 // returns it.
+// statusCase is an HTTP error reply and how the provider must classify it.
+type statusCase struct {
+	name       string
+	status     int
+	header     map[string]string
+	errType    string // the provider's error type or code in the body
+	wantCode   string
+	retryable  bool
+	retryAfter time.Duration
+}
+
+// testStatusErrors runs each case against a provider, made by newProvider,
+// whose server answers with reply: the error must be classified as the
+// case wants and carry no key.
+func testStatusErrors(t *testing.T, reply func(status int, header map[string]string, errType string) http.HandlerFunc,
+	newProvider func(t *testing.T, handle http.HandlerFunc) Provider, tests []statusCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProvider(t, reply(tt.status, tt.header, tt.errType))
+			_, err := p.Generate(context.Background(), Request{Input: "hi", APIKey: userKey}, func(string) {})
+			e := wantError(t, err, tt.wantCode, tt.retryable)
+			if e.RetryAfter != tt.retryAfter {
+				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.retryAfter)
+			}
+			wantNoSecret(t, err, userKey, serverKey, "sk-user")
+		})
+	}
+}
+
 func wantError(t *testing.T, err error, code string, retryable bool) *Error {
 	t.Helper()
 	var e *Error

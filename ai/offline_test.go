@@ -82,8 +82,11 @@ func TestOfflineIsDeterministic(t *testing.T) {
 	t.Parallel()
 	p := NewOffline(0)
 	req := Request{Input: offlineInputs()[2], Intent: jobs.IntentPrioritization}
-	first, _ := p.Generate(context.Background(), req, func(string) {})
-	second, _ := NewOffline(0).Generate(context.Background(), req, func(string) {})
+	first, err1 := p.Generate(context.Background(), req, func(string) {})
+	second, err2 := NewOffline(0).Generate(context.Background(), req, func(string) {})
+	if err1 != nil || err2 != nil {
+		t.Fatalf("Generate: %v, %v", err1, err2)
+	}
 	if first != second {
 		t.Errorf("two runs differ:\n%+v\n%+v", first, second)
 	}

@@ -89,7 +89,7 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 		key = p.cfg.APIKey
 	}
 	if key == "" && p.NeedsKey() {
-		return Response{}, &Error{Code: "invalid_api_key", Message: "openai: no API key: none is configured on the server and the request brought none"}
+		return Response{}, noKey("openai")
 	}
 	secrets := []string{req.APIKey, p.cfg.APIKey}
 	callCtx, cancel := withTimeout(ctx, p.cfg.Timeout)
@@ -138,11 +138,7 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 		return Response{}, incomplete("openai", resp)
 	}
 	if refusal.Len() > 0 || finish == "content_filter" {
-		msg := "openai: the model refused the request"
-		if r := strings.TrimSpace(refusal.String()); r != "" {
-			msg += ": " + r
-		}
-		return Response{}, &Error{Code: "refused", Message: Redact(msg, secrets...), Usage: resp}
+		return Response{}, refused("openai", refusal.String(), secrets, resp)
 	}
 	return resp, nil
 }

@@ -130,15 +130,10 @@ func TestOpenAIUserKeyReplacesServerKey(t *testing.T) {
 
 func TestOpenAIErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		code       string
-		wantCode   string
-		retryable  bool
-		retryAfter time.Duration
-	}{
+	testStatusErrors(t, openAIErrorReply, func(t *testing.T, handle http.HandlerFunc) Provider {
+		_, p := newOpenAITest(t, handle, 0)
+		return p
+	}, []statusCase{
 		{"429 with Retry-After", 429, map[string]string{"Retry-After": "2"}, "rate_limit_exceeded", "rate_limited", true, 2 * time.Second},
 		{"429 out of quota", 429, nil, "insufficient_quota", "rate_limited", false, 0},
 		{"500", 500, nil, "", "provider_error", true, 0},
@@ -147,19 +142,7 @@ func TestOpenAIErrors(t *testing.T) {
 		{"403", 403, nil, "", "invalid_api_key", false, 0},
 		{"400", 400, nil, "", "bad_request", false, 0},
 		{"404 model", 404, nil, "model_not_found", "bad_request", false, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, p := newOpenAITest(t, openAIErrorReply(tt.status, tt.header, tt.code), 0)
-			_, err := p.Generate(context.Background(), Request{Input: "hi", APIKey: userKey}, func(string) {})
-			e := wantError(t, err, tt.wantCode, tt.retryable)
-			if e.RetryAfter != tt.retryAfter {
-				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.retryAfter)
-			}
-			wantNoSecret(t, err, userKey, serverKey, "sk-user")
-		})
-	}
+	})
 }
 
 func TestOpenAICancelledMidStream(t *testing.T) {

@@ -3,6 +3,7 @@ package ai
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -52,6 +53,22 @@ func withUsage(err error, partial Response) error {
 func incomplete(provider string, partial Response) *Error {
 	return &Error{Code: "connection_error", Retryable: true, Usage: partial,
 		Message: provider + ": the stream ended before the answer was complete"}
+}
+
+// noKey is the error of a call that has no API key to send.
+func noKey(provider string) *Error {
+	return &Error{Code: "invalid_api_key",
+		Message: provider + ": no API key: none is configured on the server and the request brought none"}
+}
+
+// refused is the error of a call the model refused; reason is the model's
+// explanation, if any. usage is what the call still cost.
+func refused(provider, reason string, secrets []string, usage Response) *Error {
+	msg := provider + ": the model refused the request"
+	if r := strings.TrimSpace(reason); r != "" {
+		msg += ": " + r
+	}
+	return &Error{Code: "refused", Message: Redact(msg, secrets...), Usage: usage}
 }
 
 // orDiscard is emit, or a function that drops chunks when emit is nil.

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// Redacted replaces a secret in a message.
-const Redacted = "[REDACTED]"
+// redacted replaces a secret in a message.
+const redacted = "[REDACTED]"
 
 // minSKTokenLen is how many characters after "sk-" make a token look like
 // an API key (OpenAI sk-…, sk-proj-…, Anthropic sk-ant-…).
@@ -22,7 +22,7 @@ func Redact(msg string, secrets ...string) string {
 	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
 	for _, s := range sorted {
 		if s != "" {
-			msg = strings.ReplaceAll(msg, s, Redacted)
+			msg = strings.ReplaceAll(msg, s, redacted)
 		}
 	}
 	return redactSKTokens(msg)
@@ -45,7 +45,7 @@ func redactSKTokens(msg string) string {
 		startsToken := i == 0 || !isKeyChar(rest[i-1])
 		if startsToken && end-i-len("sk-") >= minSKTokenLen {
 			b.WriteString(rest[:i])
-			b.WriteString(Redacted)
+			b.WriteString(redacted)
 		} else {
 			b.WriteString(rest[:end])
 		}
