@@ -42,20 +42,29 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 func (cf *clientFlags) newClient() (*client.Client, error) {
 	token := cf.token
 	if token == "" {
-		path := filepath.Join(cf.dataDir, demoTokenFile)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("no API token: pass --token or set AIJOBS_TOKEN (or run `aijobs serve`, which saves a demo token in %s)", path)
-			}
-			return nil, fmt.Errorf("read the demo token: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-		if token == "" {
-			return nil, fmt.Errorf("no API token: %s is empty; pass --token or set AIJOBS_TOKEN", path)
+		var err error
+		if token, err = demoToken(cf.dataDir); err != nil {
+			return nil, err
 		}
 	}
 	return client.New(cf.server, token, &client.Options{UserAgent: "aijobs-cli"}), nil
+}
+
+// demoToken reads the demo token that `aijobs serve` saved in dataDir.
+func demoToken(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, demoTokenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("no API token: pass --token or set AIJOBS_TOKEN (or run `aijobs serve`, which saves a demo token in %s)", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the demo token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("no API token: %s is empty; pass --token or set AIJOBS_TOKEN", path)
+	}
+	return token, nil
 }
 
 // describeErr adds what a person can do about a failed call: the server's

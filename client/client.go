@@ -285,10 +285,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) (in
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, errorFrom(resp)
 	}
-	if err := decodeJSON(resp, out); err != nil {
-		return resp.StatusCode, err
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, decodeJSON(resp, out)
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {

@@ -153,3 +153,20 @@ func describe(v any) string {
 	}
 	return string(b)
 }
+
+// emitOnSubscribe emits the events at once when the next stream subscribes
+// to the job's live events.
+func emitOnSubscribe(f *fakeServer, id string, evs []jobs.Event) {
+	go func() {
+		<-f.subscribed
+		emitAll(f, id, evs)
+	}()
+}
+
+// watchAll runs Watch and returns the events it passed on with its result.
+func watchAll(t *testing.T, c *Client, id string, after int64) ([]jobs.Event, *Job, error) {
+	t.Helper()
+	var got []jobs.Event
+	job, err := c.Watch(testCtx(t), id, after, func(ev jobs.Event) { got = append(got, ev) })
+	return got, job, err
+}

@@ -55,7 +55,7 @@ func (c *Client) Wait(ctx context.Context, id string, onChange func(*Job)) (*Job
 			if onChange != nil {
 				onChange(job)
 			}
-			if job.Terminal || job.Status.Terminal() {
+			if ended(&job.Job) {
 				return job, nil
 			}
 			continue // a change: ask for the next one at once

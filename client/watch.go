@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -110,7 +109,7 @@ func (w *watcher) stream(ctx context.Context) (streamEnd, int, error) {
 	stall := time.AfterFunc(w.c.firstByteTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
 
-	req, err := w.c.newRequest(cctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(w.id)+"/events", nil)
+	req, err := w.c.newRequest(cctx, http.MethodGet, jobPath(w.id)+"/events", nil)
 	if err != nil {
 		return endFatal, 0, err
 	}
@@ -163,11 +162,14 @@ func (w *watcher) stream(ctx context.Context) (streamEnd, int, error) {
 		if w.deliver(ev.ID, je) {
 			n++
 		}
-		if je.Type.Terminal() || (isSnapshot(je) && je.Job != nil && (je.Job.Terminal || je.Job.Status.Terminal())) {
+		if je.Type.Terminal() || (isSnapshot(je) && je.Job != nil && ended(je.Job)) {
 			return endTerminal, n, nil
 		}
 	}
 }
+
+// ended reports whether the snapshot is of a job that has finished.
+func ended(j *jobs.Job) bool { return j.Terminal || j.Status.Terminal() }
 
 func isSnapshot(ev jobs.Event) bool {
 	return ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync

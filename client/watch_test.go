@@ -23,13 +23,9 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 	evs := script()
 	emitAll(f, id, evs[:3]) // seq 2..4 before Watch
 	// The rest comes while the stream follows.
-	go func() {
-		<-f.subscribed
-		emitAll(f, id, evs[3:])
-	}()
+	emitOnSubscribe(f, id, evs[3:])
 
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, 0, func(ev jobs.Event) { got = append(got, ev) })
+	got, job, err := watchAll(t, c, id, 0)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), seqRange(1, 7))
 	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"status", "status", "progress", "output", "progress", "output", "completed"})
@@ -55,12 +51,8 @@ func TestWatchStartsWithSnapshotWithoutPosition(t *testing.T) {
 	id := f.add("hi")
 	evs := script()
 	emitAll(f, id, evs[:3])
-	go func() {
-		<-f.subscribed
-		emitAll(f, id, evs[3:])
-	}()
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, -1, func(ev jobs.Event) { got = append(got, ev) })
+	emitOnSubscribe(f, id, evs[3:])
+	got, job, err := watchAll(t, c, id, -1)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), []int64{4, 5, 6, 7})
 	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"snapshot", "progress", "output", "completed"})
@@ -85,12 +77,9 @@ func TestWatchResumesDroppedStreams(t *testing.T) {
 	id := f.add("hi")
 	evs := script()
 	emitAll(f, id, evs[:3]) // seq 1..4 in the log
-	go func() {
-		<-f.subscribed // the third connection follows live
-		emitAll(f, id, evs[3:])
-	}()
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, 0, func(ev jobs.Event) { got = append(got, ev) })
+	// The third connection follows live.
+	emitOnSubscribe(f, id, evs[3:])
+	got, job, err := watchAll(t, c, id, 0)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), seqRange(1, 7))
 
@@ -123,8 +112,7 @@ func TestWatchReconnectsSilentStream(t *testing.T) {
 	c.idleTimeout = 200 * time.Millisecond
 	id := f.add("hi")
 	emitAll(f, id, script())
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, 0, func(ev jobs.Event) { got = append(got, ev) })
+	got, job, err := watchAll(t, c, id, 0)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), seqRange(1, 7))
 	var ids []string
@@ -158,8 +146,7 @@ func TestWatchSkipsRepeatedEvents(t *testing.T) {
 	c, _ := testClient(t, f)
 	id := f.add("hi")
 	emitAll(f, id, script())
-	var got []jobs.Event
-	_, err := c.Watch(testCtx(t), id, 0, func(ev jobs.Event) { got = append(got, ev) })
+	got, _, err := watchAll(t, c, id, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +163,8 @@ func TestWatchResyncsFromTrimmedLog(t *testing.T) {
 	f.mu.Lock()
 	f.jobs[id].trimmed = 3 // seq 1..3 are gone from the log
 	f.mu.Unlock()
-	go func() {
-		<-f.subscribed
-		emitAll(f, id, evs[4:])
-	}()
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, 1, func(ev jobs.Event) { got = append(got, ev) })
+	emitOnSubscribe(f, id, evs[4:])
+	got, job, err := watchAll(t, c, id, 1)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"resync", "output", "completed"})
 	wantSlice(t, "event seqs", seqsOf(got), []int64{5, 6, 7})
@@ -195,20 +178,17 @@ func TestWatchFinishedJob(t *testing.T) {
 	emitAll(f, id, script())
 
 	t.Run("position at the end: 204", func(t *testing.T) {
-		var got []jobs.Event
-		job, err := c.Watch(testCtx(t), id, 7, func(ev jobs.Event) { got = append(got, ev) })
+		got, job, err := watchAll(t, c, id, 7)
 		wantCompleted(t, job, err)
 		wantEqual(t, "events", len(got), 0)
 	})
 	t.Run("no position: a terminal snapshot", func(t *testing.T) {
-		var got []jobs.Event
-		job, err := c.Watch(testCtx(t), id, -1, func(ev jobs.Event) { got = append(got, ev) })
+		got, job, err := watchAll(t, c, id, -1)
 		wantCompleted(t, job, err)
 		wantSlice(t, "event types", typesOf(got), []jobs.EventType{"snapshot"})
 	})
 	t.Run("position behind: the rest of the log", func(t *testing.T) {
-		var got []jobs.Event
-		job, err := c.Watch(testCtx(t), id, 5, func(ev jobs.Event) { got = append(got, ev) })
+		got, job, err := watchAll(t, c, id, 5)
 		wantCompleted(t, job, err)
 		wantSlice(t, "event seqs", seqsOf(got), []int64{6, 7})
 	})
@@ -296,8 +276,7 @@ func TestWatchFallsBackToLongPolling(t *testing.T) {
 			emitAll(f, id, evs[:2])
 			driveOnPark(t, f, id, f.parked, evs[2:])
 
-			var got []jobs.Event
-			job, err := c.Watch(testCtx(t), id, 0, func(ev jobs.Event) { got = append(got, ev) })
+			got, job, err := watchAll(t, c, id, 0)
 			wantCompleted(t, job, err)
 			for _, ev := range got {
 				if ev.Type != jobs.EventSnapshot || ev.Job == nil || ev.Seq != ev.Job.Seq || ev.Status != ev.Job.Status {
