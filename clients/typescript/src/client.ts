@@ -132,6 +132,17 @@ export function createClient(options: ClientOptions): AiJobsClient {
     }
   }
 
+  /** An unauthenticated GET of a health endpoint: true on 200, false otherwise (network errors included). */
+  async function probe(path: string, opts: CallOptions): Promise<boolean> {
+    try {
+      const res = await doFetch(baseUrl + path, { signal: opts.signal });
+      await res.body?.cancel().catch(() => {});
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
   const jobPath = (jobId: string) => `/api/v1/jobs/${encodeURIComponent(jobId)}`;
 
   function withQuery(url: string, q: Record<string, string | number | null | undefined>): string {
@@ -222,25 +233,9 @@ export function createClient(options: ClientOptions): AiJobsClient {
       return withQuery(`${baseUrl}/api/v1/events`, { token: streamToken, after: after ?? undefined });
     },
 
-    async ready(opts: CallOptions = {}) {
-      try {
-        const res = await doFetch(`${baseUrl}/readyz`, { signal: opts.signal });
-        await res.body?.cancel().catch(() => {});
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
+    ready: (opts: CallOptions = {}) => probe('/readyz', opts),
 
-    async healthy(opts: CallOptions = {}) {
-      try {
-        const res = await doFetch(`${baseUrl}/healthz`, { signal: opts.signal });
-        await res.body?.cancel().catch(() => {});
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
+    healthy: (opts: CallOptions = {}) => probe('/healthz', opts),
 
     watchJob<Output>(jobId: string, opts: WatchOptions<Output> = {}) {
       return watchJob<Output>(client, jobId, opts);

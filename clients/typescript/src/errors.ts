@@ -102,20 +102,6 @@ const BY_STATUS: Record<number, typeof AiJobsError> = {
   503: UnavailableError,
 };
 
-for (const [name, cls] of Object.entries({
-  BadRequestError,
-  UnauthorizedError,
-  NotFoundError,
-  ConflictError,
-  PayloadTooLargeError,
-  ValidationError,
-  RateLimitError,
-  UnavailableError,
-  NetworkError,
-})) {
-  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
-}
-
 /** True when `err` is an AiJobsError, optionally with the given code. */
 export function isAiJobsError(err: unknown, code?: AiJobsErrorCode): err is AiJobsError {
   return err instanceof AiJobsError && (code === undefined || err.code === code);
