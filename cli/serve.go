@@ -157,7 +157,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	broker, runBroker := newBroker(st, log)
 	reg := metrics.New()
 	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
-		Retention: f.retention, MaxInput: f.maxInput, Logger: log,
+		Retention: f.retention, MaxInput: f.maxInput,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
 		ValidKey:       ai.ValidKeyShape,
 	})
@@ -172,27 +172,25 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runBroker(ctx) })
 	g.Go(func() error { return q.Run(ctx, f.shutdownTimeout) })
-	{
-		var origins []string
-		if f.origins != "" {
-			origins = strings.Split(f.origins, ",")
-		}
-		srv := api.New(svc, api.Config{
-			AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
-			SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
-			Ready: func(ctx context.Context) error {
-				if err := st.Ping(ctx); err != nil {
-					return err
-				}
-				return st.SchemaCurrent(ctx)
-			},
-			Dashboard: web.Handler(),
-			Metrics:   reg.Handler(),
-			OpsOnly:   f.role == "worker",
-		})
-		reg.Observe(broker, st)
-		g.Go(func() error { return listen(ctx, f.addr, reg.Wrap(srv.Handler()), srv, log) })
+	var origins []string
+	if f.origins != "" {
+		origins = strings.Split(f.origins, ",")
 	}
+	srv := api.New(svc, api.Config{
+		AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
+		SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return err
+			}
+			return st.SchemaCurrent(ctx)
+		},
+		Dashboard: web.Handler(),
+		Metrics:   reg.Handler(),
+		OpsOnly:   f.role == "worker", // a worker serves only /healthz, /readyz and /metrics
+	})
+	reg.Observe(broker, st)
+	g.Go(func() error { return listen(ctx, f.addr, reg.Wrap(srv.Handler()), srv, log) })
 	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", f.addr), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
 	return g.Wait()
 }

@@ -46,8 +46,8 @@ type Notifier struct {
 	mu      sync.Mutex
 	pending map[string][2]int64 // job id → [first, last] seq; guarded by mu
 	userOf  map[string]string   // job id → user id of pending; guarded by mu
-	// seen is the last seq published here per job, for catching up after
-	// the listener reconnects. Guarded by mu.
+	// seen is the last seq published here per unfinished job, for catching
+	// up after the listener reconnects. Guarded by mu.
 	seen map[string]int64
 }
 
@@ -211,8 +211,13 @@ func (n *Notifier) load(ctx context.Context, jobID string, after int64, limit in
 		return
 	}
 	if len(evs) > 0 {
+		last := evs[len(evs)-1]
 		n.mu.Lock()
-		n.seen[jobID] = max(n.seen[jobID], evs[len(evs)-1].Seq)
+		if last.Type.Terminal() {
+			delete(n.seen, jobID) // nothing will follow
+		} else {
+			n.seen[jobID] = max(n.seen[jobID], last.Seq)
+		}
 		n.mu.Unlock()
 	}
 	n.hub.Publish(evs...)
@@ -222,10 +227,12 @@ func (n *Notifier) load(ctx context.Context, jobID string, after int64, limit in
 // what was last published: the notifications missed while disconnected.
 // Watchers drop what they already have.
 func (n *Notifier) catchUp(ctx context.Context) {
-	for _, id := range n.hub.jobIDs() {
-		n.mu.Lock()
-		after := n.seen[id]
-		n.mu.Unlock()
-		n.load(ctx, id, after, 1000)
+	followed := n.hub.jobIDs()
+	n.mu.Lock()
+	seen := n.seen
+	n.seen = make(map[string]int64, len(followed)) // forget jobs no longer followed
+	n.mu.Unlock()
+	for _, id := range followed {
+		n.load(ctx, id, seen[id], 1000)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -50,8 +49,6 @@ type Config struct {
 	StreamTokenTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -63,9 +60,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	return c
 }
@@ -169,16 +163,14 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 	if req.UserKey != "" {
 		nj.SealedKey = s.keys.Seal([]byte(req.UserKey), id)
 	}
-	job, created, err = s.store.Create(ctx, nj)
+	job, first, err := s.store.Create(ctx, nj)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("submit: %w", err)
 	}
-	if created {
-		first := nj.First
-		first.JobID, first.UserID, first.Seq = job.ID, u.ID, job.Seq
-		s.broker.Publish(first)
+	if first != nil {
+		s.broker.Publish(*first)
 	}
-	return job, created, nil
+	return job, first != nil, nil
 }
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }

@@ -213,3 +213,30 @@ func TestWatchUserAfterExpiry(t *testing.T) {
 		t.Errorf("user seqs %v (%v), want [4 5]", got, err)
 	}
 }
+
+func TestUserStreamSeesNewJobAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan jobs.Event, 1)
+	watching := make(chan struct{})
+	go b.svc.WatchUser(ctx, b.user.ID, jobs.WatchOptions{After: 0, Heartbeat: 10 * time.Millisecond, Beat: func() error {
+		select {
+		case <-watching:
+		default:
+			close(watching)
+		}
+		return nil
+	}}, func(ev jobs.Event) error { got <- ev; return nil })
+	<-watching // subscribed and caught up
+	j := b.submit(t)
+	select {
+	case ev := <-got:
+		if ev.JobID != j.ID || ev.UserSeq != 1 || ev.Status != jobs.StatusQueued {
+			t.Errorf("first event = %+v", ev)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the queued event of a new job never reached the user stream")
+	}
+}

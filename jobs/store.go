@@ -42,10 +42,12 @@ type ListFilter struct {
 // Store is what the service needs from the database. Implementations turn
 // "no rows" into ErrNotFound and an unreachable database into ErrUnavailable.
 type Store interface {
-	// Create writes a new job, or returns the existing one (created false)
-	// when RequestKey was used before with the same BodyHash. A different
-	// body is ErrIdempotency; a user over quota gets a KindLimited problem.
-	Create(ctx context.Context, nj NewJob) (job Job, created bool, err error)
+	// Create writes a new job and returns it with its first event as
+	// stored (seq and user seq set), or returns the existing job and no
+	// event when RequestKey was used before with the same BodyHash. A
+	// different body is ErrIdempotency; a user over quota gets a
+	// KindLimited problem.
+	Create(ctx context.Context, nj NewJob) (job Job, first *Event, err error)
 	// Job reads one job by id, whoever owns it.
 	Job(ctx context.Context, id string) (Job, error)
 	// List reads a user's jobs.

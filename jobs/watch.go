@@ -74,7 +74,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 		if last > j.Seq {
 			typ = EventResync // the client is ahead of this server's log
 		}
-		if err := send(snapshotEvent(typ, j, j.Seq)); err != nil {
+		if err := send(snapshotEvent(typ, j)); err != nil {
 			return err
 		}
 		last = j.Seq
@@ -141,7 +141,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 			return err
 		}
 		for _, j := range unfinished {
-			ev := snapshotEvent(typ, j, j.Seq)
+			ev := snapshotEvent(typ, j)
 			ev.UserSeq = newest
 			if err := send(ev); err != nil {
 				return err
@@ -208,6 +208,6 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 	return nil
 }
 
-func snapshotEvent(typ EventType, j Job, seq int64) Event {
-	return Event{JobID: j.ID, UserID: j.UserID, Seq: seq, Type: typ, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
+func snapshotEvent(typ EventType, j Job) Event {
+	return Event{JobID: j.ID, UserID: j.UserID, Seq: j.Seq, Type: typ, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
 }

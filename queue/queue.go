@@ -253,6 +253,3 @@ func (w *worker) NextRetry(job *river.Job[RunArgs]) time.Time {
 	delete(w.retryAt, job.ID)
 	return at
 }
-
-// Timeout is left to the client's JobTimeout.
-func (w *worker) Timeout(*river.Job[RunArgs]) time.Duration { return 0 }

@@ -46,20 +46,20 @@ func scanJob(row scanner) (jobs.Job, error) {
 }
 
 // Create implements jobs.Store.
-func (s *Store) Create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, error) {
-	j, created, err := s.create(ctx, nj)
+func (s *Store) Create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Event, error) {
+	j, first, err := s.create(ctx, nj)
 	if err != nil && s.d.uniqueViolation(err) {
 		// A concurrent submit with the same request key won the race: this
 		// one now finds its job and answers like a retry.
-		j, created, err = s.create(ctx, nj)
+		j, first, err = s.create(ctx, nj)
 	}
-	return j, created, wrap(err, "create job")
+	return j, first, wrap(err, "create job")
 }
 
-func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, error) {
+func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Event, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return jobs.Job{}, false, err
+		return jobs.Job{}, nil, err
 	}
 	defer tx.Rollback()
 	if nj.RequestKey != "" {
@@ -67,16 +67,16 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, err
 		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, body_hash FROM aijobs_jobs WHERE user_id = ? AND request_key = ?`), nj.Job.UserID, nj.RequestKey).Scan(&id, &hash)
 		switch {
 		case err == nil && hash != nj.BodyHash:
-			return jobs.Job{}, false, jobs.ErrIdempotency
+			return jobs.Job{}, nil, jobs.ErrIdempotency
 		case err == nil:
 			j, err := scanJob(tx.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`), id))
-			return j, false, err
+			return j, nil, err
 		case err != sql.ErrNoRows:
-			return jobs.Job{}, false, err
+			return jobs.Job{}, nil, err
 		}
 	}
 	if err := s.countRequest(ctx, tx, nj); err != nil {
-		return jobs.Job{}, false, err
+		return jobs.Job{}, nil, err
 	}
 	j := nj.Job
 	var requestKey any
@@ -87,25 +87,25 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, bool, err
 		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`),
 		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro())
 	if err != nil {
-		return jobs.Job{}, false, err
+		return jobs.Job{}, nil, err
 	}
 	if nj.SealedKey != nil {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_sealed_keys (job_id, sealed) VALUES (?, ?)`), j.ID, base64.StdEncoding.EncodeToString(nj.SealedKey)); err != nil {
-			return jobs.Job{}, false, err
+			return jobs.Job{}, nil, err
 		}
 	}
 	first := nj.First
-	j, _, err = s.appendEvent(ctx, tx, j, &first)
+	j, first, err = s.appendEvent(ctx, tx, j, &first)
 	if err != nil {
-		return jobs.Job{}, false, err
+		return jobs.Job{}, nil, err
 	}
 	if s.enqueue == nil {
-		return jobs.Job{}, false, fmt.Errorf("no queue configured")
+		return jobs.Job{}, nil, fmt.Errorf("no queue configured")
 	}
 	if err := s.enqueue(ctx, tx, j.ID); err != nil {
-		return jobs.Job{}, false, fmt.Errorf("enqueue: %w", err)
+		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
-	return j, true, tx.Commit()
+	return j, &first, tx.Commit()
 }
 
 // countRequest counts the submit against the user's day and refuses it when

@@ -148,7 +148,7 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, out *output, re
 	}
 	why := ai.AsError(verr).Message
 	log.InfoContext(ctx, "output did not validate, asking once more", slog.String("error", why))
-	out.flushNow(ctx)
+	out.flush(ctx)
 	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: "invalid_output", Message: why}); err != nil {
 		return nil, err
 	}
@@ -245,9 +245,6 @@ func (o *output) start(ctx context.Context) (stop func()) {
 	}()
 	return func() { close(done); <-finished }
 }
-
-// flushNow writes what is pending at once (before a restart of the output).
-func (o *output) flushNow(ctx context.Context) { o.flush(ctx) }
 
 func (o *output) flush(ctx context.Context) {
 	o.flushing.Lock()
