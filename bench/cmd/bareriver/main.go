@@ -100,13 +100,13 @@ func main() {
 	switch *kind {
 	case "sqlite":
 		db, err := sql.Open("sqlite", "file:"+*url+"?_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
-		check(err)
+		benchutil.Check(err)
 		db.SetMaxOpenConns(1)
 		drv := riversqlite.New(db)
-		check(migrate(ctx, drv))
+		benchutil.Check(migrate(ctx, drv))
 		cfg.PollOnly = true
 		c, err := river.NewClient(drv, cfg)
-		check(err)
+		benchutil.Check(err)
 		insertMany = func(p []river.InsertManyParams) error { _, err := c.InsertMany(ctx, p); return err }
 		start, stop = func() error { return c.Start(ctx) }, func() error { return c.Stop(ctx) }
 		countDone = func() (int64, error) {
@@ -116,11 +116,11 @@ func main() {
 		}
 	case "postgres":
 		pool, err := pgxpool.New(ctx, *url)
-		check(err)
+		benchutil.Check(err)
 		drv := riverpgxv5.New(pool)
-		check(migrate(ctx, drv))
+		benchutil.Check(migrate(ctx, drv))
 		c, err := river.NewClient(drv, cfg)
-		check(err)
+		benchutil.Check(err)
 		insertMany = func(p []river.InsertManyParams) error { _, err := c.InsertMany(ctx, p); return err }
 		start, stop = func() error { return c.Start(ctx) }, func() error { return c.Stop(ctx) }
 		countDone = func() (int64, error) {
@@ -131,7 +131,7 @@ func main() {
 	default:
 		log.Fatalf("-db: want sqlite or postgres, got %q", *kind)
 	}
-	check(start())
+	benchutil.Check(start())
 
 	params := make([]river.InsertManyParams, *n)
 	for i := range params {
@@ -144,7 +144,7 @@ func main() {
 	cpu0 := cpuSeconds()
 	t0 := time.Now()
 	for i := 0; i < len(params); i += size {
-		check(insertMany(params[i:min(i+size, len(params))]))
+		benchutil.Check(insertMany(params[i:min(i+size, len(params))]))
 	}
 	inserted := time.Since(t0)
 	deadline := t0.Add(*timeout)
@@ -159,7 +159,7 @@ func main() {
 	var marked time.Duration
 	for {
 		k, err := countDone()
-		check(err)
+		benchutil.Check(err)
 		if k >= int64(*n) {
 			marked = time.Since(t0)
 			break
@@ -170,7 +170,7 @@ func main() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	check(stop())
+	benchutil.Check(stop())
 	res := Result{DB: *kind, N: *n, Workers: *workers, InsertS: inserted.Seconds(), WorkS: worked.Seconds(), MarkedS: marked.Seconds(),
 		Rate: float64(*n) / worked.Seconds(), CPUS: cpu, Completed: done.Load()}
 	b, _ := json.Marshal(res)
@@ -188,9 +188,3 @@ func migrate[TTx any](ctx context.Context, d riverdriver.Driver[TTx]) error {
 
 // cpuSeconds is this process's user+system CPU time.
 func cpuSeconds() float64 { return benchutil.CPUSeconds(os.Getpid()) }
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
-}

@@ -30,8 +30,8 @@ import (
 )
 
 var (
-	bin    = flag.String("aijobs", "./aijobs", "aijobs binary")
-	work   = flag.String("work", os.TempDir(), "working directory")
+	bin    = benchutil.AijobsFlag()
+	work   = benchutil.WorkFlag()
 	njobs  = flag.Int("jobs", 1000, "running jobs followed")
 	users  = flag.Int("users", 100, "users the jobs belong to")
 	delay  = flag.Duration("delay", 6*time.Second, "offline chunk delay (a job lasts about 29 of these)")
@@ -101,10 +101,10 @@ func runRound(round int, order []string) []phaseResult {
 	os.RemoveAll(dataDir)
 	defer os.RemoveAll(dataDir)
 	us, err := benchutil.MakeUsers(ctx, benchutil.SQLiteURL(dataDir), "follow", *users, int64(*njobs))
-	check(err)
+	benchutil.Check(err)
 	srv, err := benchutil.StartServer(*bin, dataDir, filepath.Join(*work, fmt.Sprintf("follow-aijobs-%d.log", round)),
 		"--offline-chunk-delay", delay.String(), "--workers", strconv.Itoa(*njobs+50), "--max-streams", strconv.Itoa(*njobs))
-	check(err)
+	benchutil.Check(err)
 	defer srv.Stop()
 
 	c := benchutil.Client(64)
@@ -115,7 +115,7 @@ func runRound(round int, order []string) []phaseResult {
 	sum := map[string]*phaseResult{}
 	for _, ph := range order {
 		r := runPhase(ctx, srv, ph, ids, tokens)
-		r.running = countRunning(ctx, c, srv.URL, tokens, ids)
+		r.running = benchutil.CountRunning(ctx, c, srv.URL, tokens, ids)
 		log.Printf("round %d %-9s: server CPU %.2f s in %v (%.0f%% of a core); %d requests/events; ~%d jobs still working after",
 			round, ph, r.cpu, *window, 100*r.cpu/window.Seconds(), r.requests, r.running)
 		if r.running < *njobs*9/10 {
@@ -229,23 +229,4 @@ func drain(resp *http.Response) {
 		}
 	}
 	resp.Body.Close()
-}
-
-func countRunning(ctx context.Context, c *http.Client, base string, tokens, ids []string) int {
-	step := max(len(ids)/50, 1)
-	n, seen := 0, 0
-	for i := 0; i < len(ids); i += step {
-		s, _, err := benchutil.Get(ctx, c, base, tokens[i], ids[i])
-		seen++
-		if err == nil && s.Status == "working" {
-			n++
-		}
-	}
-	return n * len(ids) / max(seen, 1)
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

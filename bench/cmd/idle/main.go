@@ -35,9 +35,9 @@ import (
 )
 
 var (
-	bin     = flag.String("aijobs", "./aijobs", "aijobs binary")
-	bareBin = flag.String("bare", "./bareserver", "bareserver binary")
-	work    = flag.String("work", os.TempDir(), "working directory")
+	bin     = benchutil.AijobsFlag()
+	bareBin = benchutil.BareFlag()
+	work    = benchutil.WorkFlag()
 	n       = flag.Int("n", 10000, "idle connections")
 	kinds   = flag.String("kinds", "bare,sse-job,sse-user,cable", "what to measure, in order")
 	rounds  = flag.Int("rounds", 2, "rounds")
@@ -114,23 +114,23 @@ func measure(round int, kind string) result {
 	if kind == "bare" {
 		addr := benchutil.FreeAddr()
 		p, err = benchutil.StartPlain(*bareBin, []string{"-addr", addr}, addr, logPath, "/readyz")
-		check(err)
+		benchutil.Check(err)
 		open = func(int) error { return holdSSE(ctx, client, p.URL+"/idle", nil, false) }
 	} else {
 		dataDir := filepath.Join(*work, fmt.Sprintf("idle-data-%s-%d", kind, round))
 		os.RemoveAll(dataDir)
 		defer os.RemoveAll(dataDir)
 		us, err := benchutil.MakeUsers(ctx, benchutil.SQLiteURL(dataDir), "idle", 1, 1000)
-		check(err)
+		benchutil.Check(err)
 		tok := us[0].Token
 		server, pre := *bin, []string(nil)
 		if *profBin != "" {
 			server, pre = *profBin, []string{"--cpuprofile", filepath.Join(*work, fmt.Sprintf("idle-%s-%d", kind, round))}
 		}
 		p, err = benchutil.StartServerPre(server, pre, dataDir, logPath, "--role", "api", "--max-streams", strconv.Itoa(*n+100))
-		check(err)
+		benchutil.Check(err)
 		job, err := benchutil.Submit(ctx, benchutil.Client(2), p.URL, tok, benchutil.Input(1))
-		check(err)
+		benchutil.Check(err)
 		auth := map[string]string{"Authorization": "Bearer " + tok}
 		switch kind {
 		case "sse-job":
@@ -149,7 +149,7 @@ func measure(round int, kind string) result {
 	time.Sleep(*settle)
 	res.rssBefore = benchutil.RSS(p.Pid())
 	res.heapBefore, err = benchutil.Metric(metrics, "go_memstats_heap_inuse_bytes")
-	check(err)
+	benchutil.Check(err)
 	res.stackBefore, _ = benchutil.Metric(metrics, "go_memstats_stack_inuse_bytes")
 
 	var opened, failed atomic.Int64
@@ -179,7 +179,7 @@ func measure(round int, kind string) result {
 	time.Sleep(*settle)
 	res.rssAfter = benchutil.RSS(p.Pid())
 	res.heapAfter, err = benchutil.Metric(metrics, "go_memstats_heap_inuse_bytes")
-	check(err)
+	benchutil.Check(err)
 	res.goroutinesAfter, _ = benchutil.Metric(metrics, "go_goroutines")
 	res.stackAft, _ = benchutil.Metric(metrics, "go_memstats_stack_inuse_bytes")
 	if *profBin != "" && kind != "bare" {
@@ -271,10 +271,4 @@ func holdCable(ctx context.Context, c *http.Client, base, token, jobID string) e
 		}
 	}()
 	return nil
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,9 +29,9 @@ import (
 )
 
 var (
-	bin     = flag.String("aijobs", "./aijobs", "aijobs binary")
-	bareBin = flag.String("bare", "./bareserver", "bareserver binary")
-	work    = flag.String("work", os.TempDir(), "working directory")
+	bin     = benchutil.AijobsFlag()
+	bareBin = benchutil.BareFlag()
+	work    = benchutil.WorkFlag()
 	streams = flag.Int("streams", 1000, "concurrent SSE streams (one running job each)")
 	users   = flag.Int("users", 100, "users the jobs belong to")
 	delay   = flag.Duration("delay", 2*time.Second, "offline provider chunk delay (the job's pace)")
@@ -152,7 +151,7 @@ func runBare(round int) stats {
 	defer cancel()
 	addr := benchutil.FreeAddr()
 	bare, err := benchutil.StartPlain(*bareBin, []string{"-addr", addr}, addr, filepath.Join(*work, fmt.Sprintf("lat-bare-%d.log", round)), "/readyz")
-	check(err)
+	benchutil.Check(err)
 	defer bare.Stop()
 	urls := make([]string, *streams)
 	hdrs := make([]map[string]string, *streams)
@@ -177,10 +176,10 @@ func runAijobs(round int) stats {
 	os.RemoveAll(dataDir)
 	defer os.RemoveAll(dataDir)
 	us, err := benchutil.MakeUsers(ctx, benchutil.SQLiteURL(dataDir), "lat", *users, int64(*streams))
-	check(err)
+	benchutil.Check(err)
 	srv, err := benchutil.StartServer(*bin, dataDir, filepath.Join(*work, fmt.Sprintf("lat-aijobs-%d.log", round)),
 		"--offline-chunk-delay", delay.String(), "--workers", strconv.Itoa(*streams+50), "--max-streams", strconv.Itoa(*streams))
-	check(err)
+	benchutil.Check(err)
 	defer srv.Stop()
 
 	// Submit: -streams jobs, spread over the users (10/s, burst 20 each).
@@ -198,7 +197,7 @@ func runAijobs(round int) stats {
 		log.Printf("only %d of %d streams opened", opened, *streams)
 	}
 	time.Sleep(*warm)
-	if running := countRunning(ctx, c, srv.URL, tokens, ids); running < *streams*9/10 {
+	if running := benchutil.CountRunning(ctx, c, srv.URL, tokens, ids); running < *streams*9/10 {
 		log.Printf("warning: only %d of %d jobs still running at the start of the window", running, *streams)
 	}
 	col.start()
@@ -207,24 +206,4 @@ func runAijobs(round int) stats {
 	s.opened = opened
 	cancel()
 	return s
-}
-
-// countRunning samples 50 of the jobs and scales: how many are working.
-func countRunning(ctx context.Context, c *http.Client, base string, tokens, ids []string) int {
-	step := max(len(ids)/50, 1)
-	n, seen := 0, 0
-	for i := 0; i < len(ids); i += step {
-		s, _, err := benchutil.Get(ctx, c, base, tokens[i], ids[i])
-		seen++
-		if err == nil && s.Status == "working" {
-			n++
-		}
-	}
-	return n * len(ids) / max(seen, 1)
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

@@ -31,10 +31,10 @@ import (
 )
 
 func main() {
-	bin := flag.String("aijobs", "./aijobs", "aijobs binary")
-	bareBin := flag.String("bare", "./bareserver", "bareserver binary")
+	bin := benchutil.AijobsFlag()
+	bareBin := benchutil.BareFlag()
 	profBin := flag.String("profbin", "", "profserve binary: profile the aijobs handler after the rounds")
-	work := flag.String("work", os.TempDir(), "working directory")
+	work := benchutil.WorkFlag()
 	rounds := flag.Int("rounds", 2, "rounds of the four measurements")
 	dur := flag.Duration("d", 10*time.Second, "wrk duration of one measurement")
 	threads := flag.Int("t", 2, "wrk threads")
@@ -46,27 +46,27 @@ func main() {
 	dataDir := filepath.Join(*work, "poll-data")
 	os.RemoveAll(dataDir)
 	users, err := benchutil.MakeUsers(ctx, benchutil.SQLiteURL(dataDir), "poller", 1, 1000)
-	check(err)
+	benchutil.Check(err)
 	tok := users[0].Token
 	srv, err := benchutil.StartServer(*bin, dataDir, filepath.Join(*work, "poll-aijobs.log"), "--offline-chunk-delay", "0")
-	check(err)
+	benchutil.Check(err)
 	defer srv.Stop()
 
 	c := benchutil.Client(4)
 	job, err := benchutil.Submit(ctx, c, srv.URL, tok, benchutil.Input(1))
-	check(err)
+	benchutil.Check(err)
 	job, err = benchutil.WaitTerminal(ctx, c, srv.URL, tok, job.ID, 30*time.Second)
-	check(err)
+	benchutil.Check(err)
 	_, body, err := benchutil.Get(ctx, c, srv.URL, tok, job.ID)
-	check(err)
+	benchutil.Check(err)
 	bodyFile := filepath.Join(*work, "poll-body.json")
-	check(os.WriteFile(bodyFile, body, 0o644))
+	benchutil.Check(os.WriteFile(bodyFile, body, 0o644))
 	log.Printf("job %s is %s, seq %d; its snapshot is %d bytes", job.ID, job.Status, job.Seq, len(body))
 
 	bareAddr := benchutil.FreeAddr()
 	bare, err := benchutil.StartPlain(*bareBin, []string{"-addr", bareAddr, "-body", bodyFile, "-seq", strconv.FormatInt(job.Seq, 10)},
 		bareAddr, filepath.Join(*work, "poll-bare.log"), "/readyz")
-	check(err)
+	benchutil.Check(err)
 	defer bare.Stop()
 
 	etag := fmt.Sprintf(`"%d"`, job.Seq)
@@ -106,7 +106,7 @@ func main() {
 	prefix := filepath.Join(*work, "poll-cpu")
 	psrv, err := benchutil.StartPlain(*profBin, []string{"--cpuprofile", prefix, "serve", "--addr", srv.Addr, "--data-dir", dataDir,
 		"--log-format", "json", "--offline-chunk-delay", "0"}, srv.Addr, filepath.Join(*work, "poll-prof.log"), "/readyz")
-	check(err)
+	benchutil.Check(err)
 	defer psrv.Stop()
 	for i, hdrs := range [][]string{{auth}, {auth, inm}} {
 		psrv.Cmd.Process.Signal(syscall.SIGUSR1)
@@ -160,7 +160,7 @@ func (w wrkArgs) run(p *benchutil.Proc, url string, want int, headers ...string)
 		req.Header.Set(k, strings.TrimSpace(v))
 	}
 	resp, err := http.DefaultClient.Do(req)
-	check(err)
+	benchutil.Check(err)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != want {
@@ -192,10 +192,4 @@ func (w wrkArgs) run(p *benchutil.Proc, url string, want int, headers ...string)
 	rps, _ := strconv.ParseFloat(m[1], 64)
 	total, _ := strconv.ParseFloat(n[1], 64)
 	return result{rps: rps, cpuPerReq: (cpu1 - cpu0) / total}
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

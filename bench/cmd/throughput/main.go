@@ -55,9 +55,9 @@ type aijobsResult struct {
 
 var (
 	kind      = flag.String("db", "sqlite", "sqlite or postgres")
-	bin       = flag.String("aijobs", "./aijobs", "aijobs binary")
+	bin       = benchutil.AijobsFlag()
 	riverBin  = flag.String("bareriver", "./bareriver", "bareriver binary")
-	work      = flag.String("work", os.TempDir(), "working directory")
+	work      = benchutil.WorkFlag()
 	pgURL     = flag.String("pg", benchutil.DefaultPG(), "PostgreSQL admin URL (a database is created per run)")
 	n         = flag.Int("n", 10000, "jobs per run")
 	users     = flag.Int("users", 500, "users submitting (the submit limit is 10/s, burst 20, per user)")
@@ -129,7 +129,7 @@ func freshDB(name string) (url, dataDir string, pg *benchutil.PGDatabase, cleanu
 		return benchutil.SQLiteURL(dataDir), dataDir, nil, func() { os.RemoveAll(dataDir) }
 	}
 	pg, err := benchutil.NewPGDatabase(*pgURL)
-	check(err)
+	benchutil.Check(err)
 	return pg.URL, dataDir, pg, func() { pg.Drop(); os.RemoveAll(dataDir) }
 }
 
@@ -158,7 +158,7 @@ func runRiver(round int) (riverResult, *benchutil.PGStats) {
 	var res riverResult
 	for _, line := range strings.Split(string(out), "\n") {
 		if j, ok := strings.CutPrefix(line, "RESULT "); ok {
-			check(json.Unmarshal([]byte(j), &res))
+			benchutil.Check(json.Unmarshal([]byte(j), &res))
 		}
 	}
 	if res.Rate == 0 {
@@ -170,7 +170,7 @@ func runRiver(round int) (riverResult, *benchutil.PGStats) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	after, err := pg.Stats()
-	check(err)
+	benchutil.Check(err)
 	d := after.Sub(before)
 	return res, &d
 }
@@ -181,7 +181,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	url, dataDir, pg, cleanup := freshDB(fmt.Sprintf("tp-aijobs-%s-%d", *kind, round))
 	defer cleanup()
 	us, err := benchutil.MakeUsers(ctx, url, "tp", *users, int64(*n))
-	check(err)
+	benchutil.Check(err)
 	args := []string{"--offline-chunk-delay", "0", "--workers", strconv.Itoa(*workers), "--max-streams", "1000"}
 	if pg != nil {
 		args = append(args, "--database-url", url)
@@ -192,7 +192,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 		server, pre = *profBin, []string{"--cpuprofile", prof}
 	}
 	srv, err := benchutil.StartServerPre(server, pre, dataDir, filepath.Join(*work, fmt.Sprintf("tp-aijobs-%s-%d.log", *kind, round)), args...)
-	check(err)
+	benchutil.Check(err)
 	defer srv.Stop()
 
 	// One SSE user stream per user, open before the first submit.
@@ -330,7 +330,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	// River marks jobs completed up to a moment later; let it, then count.
 	time.Sleep(2 * time.Second)
 	after, err := pg.Stats()
-	check(err)
+	benchutil.Check(err)
 	d := after.Sub(before)
 	return res, &d
 }
@@ -341,10 +341,4 @@ func dbWait(base string) (seconds, count float64) {
 	seconds, _ = benchutil.Metric(base+"/metrics", `go_sql_wait_duration_seconds_total{db_name="aijobs"}`)
 	count, _ = benchutil.Metric(base+"/metrics", `go_sql_wait_count_total{db_name="aijobs"}`)
 	return seconds, count
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

@@ -182,18 +182,6 @@ func RSS(pid int) int64 {
 	return 0
 }
 
-// Threads is a process's thread count.
-func Threads(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
-}
-
 // Metric reads one unlabelled sample from a Prometheus /metrics page.
 func Metric(url, name string) (float64, error) {
 	resp, err := http.Get(url)
@@ -318,18 +306,6 @@ func (p *PGDatabase) Stats() (PGStats, error) {
 		FROM pg_stat_database WHERE datname = $1`, p.Name).
 		Scan(&s.Commits, &s.Rollbacks, &s.Inserted, &s.Updated, &s.Deleted, &s.Returned, &s.Fetched, &s.BlocksWritten)
 	return s, err
-}
-
-// WALBytes is the server's current WAL position in bytes (whole cluster).
-func (p *PGDatabase) WALBytes() (int64, error) {
-	db, err := sql.Open("pgx", p.admin)
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var n int64
-	err = db.QueryRow(`SELECT pg_current_wal_lsn() - '0/0'::pg_lsn`).Scan(&n)
-	return n, err
 }
 
 // Percentile returns the p-th percentile (0–100) of sorted xs.
