@@ -39,6 +39,17 @@ type ListFilter struct {
 	BeforeID      string
 }
 
+// UserView is where a user's event stream stands at one instant.
+type UserView struct {
+	// Oldest is the lowest user seq still kept (Newest+1 when none is).
+	Oldest int64
+	// Newest is the user seq of the user's latest event.
+	Newest int64
+	// Unfinished are the user's jobs that are not terminal, newest first,
+	// as of Newest.
+	Unfinished []Job
+}
+
 // Store is what the service needs from the database. Implementations turn
 // "no rows" into ErrNotFound and an unreachable database into ErrUnavailable.
 type Store interface {
@@ -52,8 +63,6 @@ type Store interface {
 	Job(ctx context.Context, id string) (Job, error)
 	// List reads a user's jobs.
 	List(ctx context.Context, userID string, f ListFilter) ([]Job, error)
-	// Unfinished reads a user's jobs that are not terminal, newest first.
-	Unfinished(ctx context.Context, userID string, limit int) ([]Job, error)
 	// Update changes one job in a transaction: fn sees the current row and
 	// either returns an error (nothing is written) or the event describing
 	// its change, which is appended with the next seq and user seq. A job
@@ -63,8 +72,9 @@ type Store interface {
 	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
 	// UserEvents reads a user's events with user_seq > after, oldest first.
 	UserEvents(ctx context.Context, userID string, after int64, limit int) ([]Event, error)
-	// UserSeqRange reads the lowest user_seq still kept and the newest given.
-	UserSeqRange(ctx context.Context, userID string) (oldest, newest int64, err error)
+	// UserView reads, in one consistent snapshot, the range of the user's
+	// event sequence still kept and up to limit unfinished jobs.
+	UserView(ctx context.Context, userID string, limit int) (UserView, error)
 	// Input reads what the worker needs: the input and the sealed key (nil
 	// if none or already deleted).
 	Input(ctx context.Context, jobID string) (input string, sealedKey []byte, err error)

@@ -120,34 +120,30 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
 	sub := s.broker.Subscribe(userID, "")
 	defer sub.Close()
-	oldest, newest, err := s.store.UserSeqRange(ctx, userID)
+	view, err := s.store.UserView(ctx, userID, 1000)
 	if err != nil {
 		return err
 	}
 	last := opts.After
-	if last >= 0 && last+1 < oldest {
-		// Events before oldest belong only to jobs that expired and were
+	if last >= 0 && last+1 < view.Oldest {
+		// Events before Oldest belong only to jobs that expired and were
 		// deleted with their whole log (a kept job keeps every event), so
 		// replaying all that is kept loses nothing the client can still see.
-		last = oldest - 1
+		last = view.Oldest - 1
 	}
-	if last < 0 || last > newest {
+	if last < 0 || last > view.Newest {
 		typ := EventSnapshot
 		if last >= 0 {
 			typ = EventResync // the client is ahead of this log
 		}
-		unfinished, err := s.store.Unfinished(ctx, userID, 1000)
-		if err != nil {
-			return err
-		}
-		for _, j := range unfinished {
+		for _, j := range view.Unfinished {
 			ev := snapshotEvent(typ, j)
-			ev.UserSeq = newest
+			ev.UserSeq = view.Newest
 			if err := send(ev); err != nil {
 				return err
 			}
 		}
-		last = newest
+		last = view.Newest
 	}
 	catchUp := func() error {
 		for {

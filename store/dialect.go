@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,9 @@ type dialect interface {
 	lockMigrations(ctx context.Context, s *Store) (unlock func(), err error)
 	// uniqueViolation reports whether err is a unique-constraint violation.
 	uniqueViolation(err error) bool
+	// snapshotRead is the transaction in which several reads see one
+	// snapshot of the database.
+	snapshotRead() *sql.TxOptions
 }
 
 type sqliteDialect struct{}
@@ -34,7 +38,15 @@ func (sqliteDialect) uniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// A SQLite read transaction in WAL mode reads one snapshot from its first
+// read on; the read-only pool's driver takes no isolation options.
+func (sqliteDialect) snapshotRead() *sql.TxOptions { return nil }
+
 type postgresDialect struct{}
+
+func (postgresDialect) snapshotRead() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}
 
 func (postgresDialect) rebind(q string) string {
 	var b strings.Builder

@@ -224,16 +224,15 @@ func (s *Store) List(ctx context.Context, userID string, f jobs.ListFilter) ([]j
 	return s.queryJobs(ctx, q, args...)
 }
 
-// Unfinished implements jobs.Store.
-func (s *Store) Unfinished(ctx context.Context, userID string, limit int) ([]jobs.Job, error) {
-	return s.queryJobs(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE user_id = ? AND finished_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`, userID, limit)
-}
-
 func (s *Store) queryJobs(ctx context.Context, q string, args ...any) ([]jobs.Job, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(err, "list jobs")
 	}
+	return scanJobs(rows)
+}
+
+func scanJobs(rows *sql.Rows) ([]jobs.Job, error) {
 	defer rows.Close()
 	var out []jobs.Job
 	for rows.Next() {
@@ -281,15 +280,31 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.
 	return out, wrap(rows.Err(), "read events")
 }
 
-// UserSeqRange implements jobs.Store.
-func (s *Store) UserSeqRange(ctx context.Context, userID string) (int64, int64, error) {
-	var oldest sql.NullInt64
-	var newest int64
-	err := s.queryRow(ctx, `SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`, userID, userID).Scan(&oldest, &newest)
-	if !oldest.Valid {
-		oldest.Int64 = newest + 1
+// UserView implements jobs.Store. Both reads see one snapshot of the
+// database, so the unfinished jobs are exactly as of the newest user seq.
+func (s *Store) UserView(ctx context.Context, userID string, limit int) (jobs.UserView, error) {
+	var v jobs.UserView
+	tx, err := s.r.BeginTx(ctx, s.d.snapshotRead())
+	if err != nil {
+		return v, wrap(err, "begin user view")
 	}
-	return oldest.Int64, newest, wrap(err, "read user event range")
+	defer tx.Rollback()
+	var oldest sql.NullInt64
+	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`), userID, userID).
+		Scan(&oldest, &v.Newest)
+	if err != nil {
+		return v, wrap(err, "read user event range")
+	}
+	v.Oldest = v.Newest + 1
+	if oldest.Valid {
+		v.Oldest = oldest.Int64
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE user_id = ? AND finished_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`), userID, limit)
+	if err != nil {
+		return v, wrap(err, "read unfinished jobs")
+	}
+	v.Unfinished, err = scanJobs(rows)
+	return v, err
 }
 
 // Input implements jobs.Store.
