@@ -137,10 +137,13 @@ func (t EventType) Terminal() bool {
 // Seq is the job's version after the change; UserSeq orders all events of
 // one user and resumes the per-user stream.
 type Event struct {
-	JobID    string    `json:"job_id"`
-	Seq      int64     `json:"seq"`
-	UserSeq  int64     `json:"user_seq,omitempty"`
-	Type     EventType `json:"type"`
+	JobID   string    `json:"job_id"`
+	Seq     int64     `json:"seq"`
+	UserSeq int64     `json:"user_seq,omitempty"`
+	Type    EventType `json:"type"`
+	// Terminal is true exactly on the job's last event (completed, failed,
+	// cancelled) and on a snapshot of a finished job: a client stops on it.
+	Terminal bool      `json:"terminal"`
 	At       time.Time `json:"at"`
 	Status   Status    `json:"status"`
 	Progress int       `json:"progress"`

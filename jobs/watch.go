@@ -205,5 +205,5 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 }
 
 func snapshotEvent(typ EventType, j Job) Event {
-	return Event{JobID: j.ID, UserID: j.UserID, Seq: j.Seq, Type: typ, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
+	return Event{JobID: j.ID, UserID: j.UserID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
 }

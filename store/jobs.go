@@ -147,6 +147,7 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *job
 		return j, *ev, fmt.Errorf("next user seq: %w", err)
 	}
 	ev.JobID, ev.UserID, ev.Seq, ev.UserSeq = j.ID, j.UserID, j.Seq, userSeq
+	ev.Terminal = ev.Type.Terminal()
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return j, *ev, fmt.Errorf("encode event: %w", err)
@@ -275,6 +276,7 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.
 			return nil, fmt.Errorf("decode event: %w", err)
 		}
 		ev.UserID, ev.UserSeq = userID, userSeq
+		ev.Terminal = ev.Type.Terminal() // events stored before the field existed
 		out = append(out, ev)
 	}
 	return out, wrap(rows.Err(), "read events")
