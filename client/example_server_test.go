@@ -22,7 +22,7 @@ func exampleServer() *httptest.Server {
 		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
 		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "Run 5 km "},
 		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 90, Text: "by June."},
-		{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100, Intent: jobs.IntentSmartGoal, Result: result},
+		{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100, Intent: jobs.IntentSmartGoal, Result: result},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/ai/proxy", func(w http.ResponseWriter, r *http.Request) {

@@ -214,7 +214,7 @@ func (f *fakeServer) applyLocked(fj *fakeJob, ev jobs.Event) {
 		j.FinishedAt = &now
 		j.RetryAt = nil
 	}
-	ev.Status, ev.Progress = j.Status, j.Progress
+	ev.Status, ev.Progress, ev.Terminal = j.Status, j.Progress, ev.Type.Terminal()
 	if ev.Attempt == 0 {
 		ev.Attempt = j.Attempt
 	}
@@ -508,10 +508,10 @@ func (f *fakeServer) events(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !hasPos:
 		snap := fj.job
-		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventSnapshot, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
+		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventSnapshot, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
 	case pos < fj.trimmed:
 		snap := fj.job
-		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventResync, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
+		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventResync, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
 	default:
 		for _, ev := range fj.events {
 			if ev.Seq > pos {
@@ -534,7 +534,7 @@ func (f *fakeServer) events(w http.ResponseWriter, r *http.Request) {
 			b, _ := json.Marshal(ev)
 			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", ev.Seq, b)
 			sent++
-			if ev.Type.Terminal() || (ev.Job != nil && ev.Job.Terminal) {
+			if ev.Terminal {
 				_ = rc.Flush()
 				return true
 			}

@@ -10,7 +10,7 @@ import (
 )
 
 // Wait follows the job by long-polling (GET /api/v1/jobs/{id}?wait=30 with
-// If-None-Match) until it is terminal, and returns its final snapshot.
+// If-None-Match) until the snapshot says terminal, and returns it.
 //
 // onChange, when not nil, is called from Wait's goroutine with every new
 // version of the job that Wait sees, the first and the terminal one
@@ -55,7 +55,7 @@ func (c *Client) Wait(ctx context.Context, id string, onChange func(*Job)) (*Job
 			if onChange != nil {
 				onChange(job)
 			}
-			if ended(&job.Job) {
+			if job.Terminal {
 				return job, nil
 			}
 			continue // a change: ask for the next one at once

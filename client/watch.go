@@ -21,8 +21,9 @@ const maxEvent = 8 << 20
 var errStalled = errors.New("stream stalled")
 
 // Watch follows the job through its event stream (GET
-// /api/v1/jobs/{id}/events) until the terminal event, and returns the job's
-// final snapshot.
+// /api/v1/jobs/{id}/events) until an event says terminal (the job's last
+// event, or a snapshot of a finished job), and returns the job's final
+// snapshot.
 //
 // after is the last seq the caller has already seen; Watch sends it as
 // Last-Event-ID, so the stream replays the job's events after it and then
@@ -82,7 +83,7 @@ type streamEnd int
 
 const (
 	endFatal    streamEnd = iota // an error Watch returns
-	endTerminal                  // the terminal event arrived
+	endTerminal                  // an event with terminal set arrived
 	endGone                      // 204: the job ended and nothing is left to send
 	endDropped                   // the connection ended early: resume it
 	endRefused                   // streaming does not work here: long-poll
@@ -162,14 +163,11 @@ func (w *watcher) stream(ctx context.Context) (streamEnd, int, error) {
 		if w.deliver(ev.ID, je) {
 			n++
 		}
-		if je.Type.Terminal() || (isSnapshot(je) && je.Job != nil && ended(je.Job)) {
+		if je.Terminal {
 			return endTerminal, n, nil
 		}
 	}
 }
-
-// ended reports whether the snapshot is of a job that has finished.
-func ended(j *jobs.Job) bool { return j.Terminal || j.Status.Terminal() }
 
 func isSnapshot(ev jobs.Event) bool {
 	return ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync
@@ -208,7 +206,7 @@ func applyEvent(j *jobs.Job, ev jobs.Event) {
 	if ev.Status != "" {
 		j.Status = ev.Status
 	}
-	j.Terminal = j.Status.Terminal()
+	j.Terminal = ev.Terminal
 	j.Progress = max(j.Progress, ev.Progress)
 	if ev.Attempt > 0 {
 		j.Attempt = ev.Attempt
@@ -217,7 +215,7 @@ func applyEvent(j *jobs.Job, ev jobs.Event) {
 		j.Intent = ev.Intent
 	}
 	j.RetryAt = ev.RetryAt
-	if ev.Type.Terminal() {
+	if ev.Terminal {
 		j.Result, j.Error = ev.Result, ev.Error
 		at := ev.At
 		j.FinishedAt = &at
@@ -246,7 +244,7 @@ func (w *watcher) fallback(ctx context.Context) (*Job, error) {
 			return // nothing the caller has not seen
 		}
 		ev := jobs.Event{
-			JobID: j.ID, Seq: j.Seq, Type: jobs.EventSnapshot, At: time.Now().UTC(),
+			JobID: j.ID, Seq: j.Seq, Type: jobs.EventSnapshot, Terminal: j.Terminal, At: time.Now().UTC(),
 			Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent,
 			Result: j.Result, Error: j.Error, RetryAt: j.RetryAt,
 		}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,7 +139,7 @@ func TestWatchSkipsRepeatedEvents(t *testing.T) {
 				if seq == 3 {
 					typ, status = "completed", "completed"
 				}
-				fmt.Fprintf(w, "id: %d\ndata: {\"seq\":%d,\"type\":%q,\"status\":%q}\n\n", seq, seq, typ, status)
+				fmt.Fprintf(w, "id: %d\ndata: {\"seq\":%d,\"type\":%q,\"status\":%q,\"terminal\":%v}\n\n", seq, seq, typ, status, seq == 3)
 			}
 			return true
 		}
@@ -151,6 +152,71 @@ func TestWatchSkipsRepeatedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSlice(t, "event seqs", seqsOf(got), []int64{1, 2, 3})
+}
+
+// TestWatchStopsOnTerminal: Watch stops on the first event whose terminal
+// flag is set — the job's last event, or a snapshot of a finished job —
+// without waiting for the server to end the stream.
+func TestWatchStopsOnTerminal(t *testing.T) {
+	t.Parallel()
+	done := `{"job_id":"%s","status":"completed","terminal":true,"progress":100,"seq":7}`
+	tests := []struct {
+		name   string
+		events []string // data lines; %s is the job id
+		seqs   []int64
+	}{
+		{"the last event", []string{
+			`{"seq":1,"type":"status","status":"queued","terminal":false}`,
+			`{"seq":2,"type":"progress","status":"working","progress":50,"terminal":false}`,
+			`{"seq":7,"type":"completed","status":"completed","progress":100,"terminal":true}`,
+		}, []int64{1, 2, 7}},
+		{"a snapshot of a finished job", []string{
+			`{"seq":7,"type":"snapshot","status":"completed","progress":100,"terminal":true,"job":` + done + `}`,
+		}, []int64{7}},
+		{"a resync to a finished job", []string{
+			`{"seq":1,"type":"status","status":"queued","terminal":false}`,
+			`{"seq":7,"type":"resync","status":"completed","progress":100,"terminal":true,"job":` + done + `}`,
+		}, []int64{1, 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var conns atomic.Int32
+			f := newFake(t, func(f *fakeServer) {
+				f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+					if !strings.HasSuffix(r.URL.Path, "/events") {
+						return false
+					}
+					conns.Add(1)
+					id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/jobs/"), "/events")
+					w.Header().Set("Content-Type", "text/event-stream")
+					for _, data := range tt.events {
+						data = strings.ReplaceAll(data, "%s", id)
+						var seq struct{ Seq int64 }
+						_ = json.Unmarshal([]byte(data), &seq)
+						fmt.Fprintf(w, "id: %d\ndata: %s\n\n", seq.Seq, data)
+					}
+					http.NewResponseController(w).Flush()
+					<-r.Context().Done() // the stream stays open: only the flag ends the watch
+					return true
+				}
+			})
+			c, _ := testClient(t, f)
+			c.idleTimeout = time.Minute
+			id := f.add("hi")
+			emitAll(f, id, script())
+			ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+			defer cancel()
+			var got []jobs.Event
+			job, err := c.Watch(ctx, id, 0, func(ev jobs.Event) { got = append(got, ev) })
+			wantCompleted(t, job, err)
+			wantSlice(t, "event seqs", seqsOf(got), tt.seqs)
+			wantEqual(t, "stream connections", int(conns.Load()), 1)
+			if n := len(got); n > 0 && !got[n-1].Terminal {
+				t.Errorf("last event %s: want terminal", describe(got[n-1]))
+			}
+		})
+	}
 }
 
 func TestWatchResyncsFromTrimmedLog(t *testing.T) {
@@ -284,6 +350,11 @@ func TestWatchFallsBackToLongPolling(t *testing.T) {
 				}
 			}
 			wantSlice(t, "event seqs", seqsOf(got), seqRange(3, 7))
+			for _, ev := range got {
+				if ev.Terminal != (ev.Seq == 7) {
+					t.Errorf("fallback event %s: terminal must be true exactly on the last", describe(ev))
+				}
+			}
 			if polls := f.requestsTo(http.MethodGet, "/api/v1/jobs/"+id); len(polls) < 5 {
 				t.Errorf("%d long-polls, want one per version", len(polls))
 			}
