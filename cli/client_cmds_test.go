@@ -160,7 +160,7 @@ func (s *cliServer) add(id, outcome string) string {
 		final.Status, final.Error = jobs.StatusCancelled, e
 	}
 	for i := range evs {
-		evs[i].JobID, evs[i].Seq, evs[i].At = id, int64(i+1), at
+		evs[i].JobID, evs[i].Seq, evs[i].At, evs[i].Terminal = id, int64(i+1), at, evs[i].Type.Terminal()
 	}
 	final.Terminal, final.Seq = final.Status.Terminal(), int64(len(evs))
 	s.jobs[id] = &cliJob{events: evs, final: final}

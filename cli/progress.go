@@ -39,7 +39,7 @@ func (s *jobState) apply(ev jobs.Event) {
 		s.status = ev.Status
 	}
 	s.progress = max(s.progress, ev.Progress)
-	if ev.Type == jobs.EventStatus || ev.Type.Terminal() {
+	if ev.Type == jobs.EventStatus || ev.Terminal {
 		s.retryAt, s.reason = ev.RetryAt, ""
 		if ev.Status == jobs.StatusRetrying && ev.Error != nil {
 			s.reason = ev.Error.Message

@@ -25,7 +25,7 @@ func TestLineView(t *testing.T) {
 		{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Progress: 40, RetryAt: &retryAt, Error: &jobs.Error{Code: "provider_unavailable", Message: "provider \x1b[2Joverloaded"}},
 		{Type: jobs.EventProgress, Status: jobs.StatusRetrying, Progress: 40}, // no change
 		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Progress: 40, Attempt: 2},
-		{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100},
+		{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
 	} {
 		v.Event(ev)
 	}
@@ -48,11 +48,11 @@ func TestBarView(t *testing.T) {
 			{Type: jobs.EventStatus, Status: jobs.StatusWorking},
 			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "line one\nline "},
 			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "two\npartial"},
-			{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100},
+			{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
 		}, "line one\nline two\npartial\n[████████████████████] completed 100%\n"},
 		{"long lines wrap at the width", 24, []jobs.Event{
 			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: strings.Repeat("x", 30)},
-			{Type: jobs.EventFailed, Status: jobs.StatusFailed, Progress: 10},
+			{Type: jobs.EventFailed, Terminal: true, Status: jobs.StatusFailed, Progress: 10},
 		}, strings.Repeat("x", 23) + "\n" + strings.Repeat("x", 7) + "\n[█░░░░░░░░░] failed 10%\n"},
 		{"control characters removed", 60, []jobs.Event{
 			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "a\x1b[31mb\x07c\td\r\u009b0me\x1b]0;pwned\x07f\x1b(0\n"},
