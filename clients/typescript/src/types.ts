@@ -137,6 +137,8 @@ export interface JobEvent<Output = unknown> {
   /** On the per-user stream only. */
   user_seq?: number;
   type: JobEventType | (string & {});
+  /** True exactly on the job's last event (completed, failed, cancelled) and on a snapshot of a finished job. Stop on this. */
+  terminal: boolean;
   at: string;
   status: JobStatus;
   progress: number;

@@ -72,15 +72,11 @@ export interface JobWatch<Output = unknown> {
   close(): void;
 }
 
-const TERMINAL_EVENT_TYPES = new Set(['completed', 'failed', 'cancelled']);
 const CLOSED = 2;
 
-/** Whether an event ends its job: the server's `terminal` flag when present, else the terminal event types of the API. */
+/** Whether an event ends its job: the server's `terminal` flag, set on every event. */
 export function isTerminalEvent(ev: JobEvent<any>): boolean {
-  const flag = (ev as { terminal?: unknown }).terminal;
-  if (typeof flag === 'boolean') return flag;
-  if (ev.job) return ev.job.terminal === true;
-  return TERMINAL_EVENT_TYPES.has(ev.type);
+  return ev.terminal === true;
 }
 
 function abortError(): Error {
@@ -299,6 +295,7 @@ export function watchJob<Output = unknown>(
       job_id: job.job_id,
       seq: job.seq,
       type: 'snapshot',
+      terminal: job.terminal,
       at: new Date().toISOString(),
       status: job.status,
       progress: job.progress,

@@ -45,7 +45,7 @@ describe('applyEvent', () => {
     job_id: 'job_x', status: 'queued', terminal: false, progress: 0, seq: 1, attempt: 0, result: null, error: null,
     created_at: 't0', started_at: null, finished_at: null, expires_at: 't9',
   };
-  const ev = (e: Partial<JobEvent>): JobEvent => ({ job_id: 'job_x', at: 't', status: 'working', progress: 0, seq: 0, type: 'status', ...e });
+  const ev = (e: Partial<JobEvent>): JobEvent => ({ job_id: 'job_x', at: 't', status: 'working', progress: 0, seq: 0, type: 'status', terminal: false, ...e });
 
   it('follows status, progress, completion; progress never decreases', () => {
     let j = applyEvent(base, ev({ seq: 2, type: 'status', status: 'working', attempt: 1 }));
@@ -54,15 +54,18 @@ describe('applyEvent', () => {
     j = applyEvent(j, ev({ seq: 4, type: 'output', progress: 30, text: 'hi' }));
     expect(j.progress).toBe(40);
     const result = { intent: 'general', output: {}, text: 'hi', usage_info: {} as never };
-    j = applyEvent(j, ev({ seq: 5, type: 'completed', status: 'completed', progress: 100, result }));
+    j = applyEvent(j, ev({ seq: 5, type: 'completed', status: 'completed', progress: 100, result, terminal: true }));
     expect(j).toMatchObject({ status: 'completed', terminal: true, progress: 100, result, finished_at: 't', intent: 'general' });
   });
 
-  it('treats completed/failed/cancelled as terminal and snapshot by its job', () => {
-    expect(isTerminalEvent(ev({ type: 'failed', status: 'failed' }))).toBe(true);
-    expect(isTerminalEvent(ev({ type: 'cancelled', status: 'cancelled' }))).toBe(true);
+  it('takes terminal from the event\'s flag, on every type', () => {
+    expect(isTerminalEvent(ev({ type: 'failed', status: 'failed', terminal: true }))).toBe(true);
+    expect(isTerminalEvent(ev({ type: 'cancelled', status: 'cancelled', terminal: true }))).toBe(true);
     expect(isTerminalEvent(ev({ type: 'status', status: 'retrying' }))).toBe(false);
-    expect(isTerminalEvent(ev({ type: 'snapshot', job: { ...base, terminal: true } }))).toBe(true);
+    expect(isTerminalEvent(ev({ type: 'snapshot', terminal: true, job: { ...base, terminal: true } }))).toBe(true);
+    expect(isTerminalEvent(ev({ type: 'snapshot', job: { ...base } }))).toBe(false);
+    // One rule: the flag, not a list of types.
+    expect(isTerminalEvent(ev({ type: 'completed', status: 'completed' }))).toBe(false);
     const s = applyEvent(base, ev({ type: 'resync', seq: 9, job: { ...base, seq: 9, status: 'working' } }));
     expect(s.seq).toBe(9);
   });

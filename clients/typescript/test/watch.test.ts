@@ -82,7 +82,7 @@ describe('watchJob', () => {
     expect(events.length).toBeGreaterThan(1);
     expect(events[0]!.seq).toBe(1); // replay from 0: the whole log
     expectConsecutive(events.map((e) => e.seq));
-    expect(isTerminalEvent(events.at(-1)!)).toBe(true);
+    expectTerminalOnLast(events);
     expect(events.some((e) => e.type === 'output')).toBe(true);
     expect(w.output.length).toBeGreaterThan(0);
     expect(w.output).toBe(events.filter((e) => e.type === 'output').map((e) => e.text).join(''));
@@ -107,7 +107,52 @@ describe('watchJob', () => {
     expect(events[0]!.type).toBe('snapshot');
     expect(events[0]!.job?.job_id).toBe(sub.job_id);
     expectConsecutive(events.map((e) => e.seq));
+    expectTerminalOnLast(events);
     expect(final.terminal).toBe(true);
+  });
+
+  it('stops on an event that says terminal, without waiting for the stream to end', async () => {
+    // A stand-in for the events URL that sends the job's events (or a snapshot) with the terminal
+    // flag and then keeps the stream open: only the flag can end the watch.
+    const c = makeClient(USER);
+    const sub = await c.submit(`terminal flag ${uniq()}`);
+    const done = await waitTerminal(c, sub.job_id);
+    const bodies: Record<string, object[]> = {
+      last: [
+        { job_id: sub.job_id, seq: 1, type: 'status', status: 'queued', progress: 0, terminal: false, at: done.created_at },
+        { job_id: sub.job_id, seq: done.seq, type: 'completed', status: 'completed', progress: 100, terminal: true,
+          at: done.finished_at, result: done.result, intent: done.intent },
+      ],
+      snapshot: [{ job_id: sub.job_id, seq: done.seq, type: 'snapshot', status: 'completed', progress: 100, terminal: true,
+        at: done.finished_at, job: done }],
+    };
+    const open = createServer((req, res) => {
+      const kind = new URL(req.url!, 'http://x').pathname.split('/')[1]!;
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const ev of bodies[kind]!) res.write(`id: ${(ev as { seq: number }).seq}\ndata: ${JSON.stringify(ev)}\n\n`);
+    });
+    await new Promise<void>((r) => open.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (open.address() as AddressInfo).port;
+      for (const kind of Object.keys(bodies)) {
+        const events: JobEvent[] = [];
+        const transports: ActiveTransport[] = [];
+        const w = c.watchJob(sub.job_id, {
+          snapshot: { ...sub },
+          eventsUrl: () => `http://127.0.0.1:${port}/${kind}/events`,
+          onEvent: (e) => events.push(e),
+          onTransport: (t) => transports.push(t),
+        });
+        const final = await w.done;
+        expect(transports, kind).toEqual(['sse']);
+        expect(final, kind).toMatchObject({ status: 'completed', terminal: true, seq: done.seq });
+        expect(events.map((e) => e.type), kind).toEqual(bodies[kind]!.map((e) => (e as { type: string }).type));
+        expectTerminalOnLast(events);
+      }
+    } finally {
+      open.closeAllConnections();
+      await new Promise((r) => open.close(r));
+    }
   });
 
   it('resumes with ?after=<last id> after the EventSource is closed under it', async () => {
@@ -189,6 +234,7 @@ describe('watchJob', () => {
     expect(transports).toEqual(['sse', 'longpoll']);
     expect(final.status).toBe('completed');
     expect(events.every((e) => e.synthetic && e.type === 'snapshot')).toBe(true);
+    expectTerminalOnLast(events);
     const seqs = events.map((e) => e.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -275,6 +321,7 @@ describe('watchJob', () => {
     const final = await w.done;
     expect(final).toMatchObject({ status: 'cancelled', terminal: true });
     expect(events.at(-1)!.type).toBe('cancelled');
+    expectTerminalOnLast(events);
     expectConsecutive(events.map((e) => e.seq));
     await new Promise((r) => setTimeout(r, 500));
     expect((await c.getJob(sub.job_id)).status).toBe('cancelled');
@@ -308,6 +355,14 @@ describe('watchJob', () => {
     await expect(w3.done).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
+
+/** Every event carries the terminal flag, and it is true exactly on the last one. */
+function expectTerminalOnLast(events: JobEvent[]) {
+  expect(events.length).toBeGreaterThan(0);
+  expect(events.map((e) => typeof e.terminal)).toEqual(events.map(() => 'boolean'));
+  expect(events.map((e) => e.terminal)).toEqual(events.map((_, i) => i === events.length - 1));
+  expect(isTerminalEvent(events.at(-1)!)).toBe(true);
+}
 
 function serverTokens() {
   return server().tokens;
