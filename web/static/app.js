@@ -76,7 +76,8 @@ function formatTime(iso) {
 }
 
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString() : '–');
-const isTerminal = (j) => Boolean(j && (j.terminal || ['completed', 'failed', 'cancelled'].includes(j.status)));
+/** isTerminal is the server's flag: snapshots and events both carry `terminal`. */
+const isTerminal = (j) => Boolean(j && j.terminal);
 
 /** ApiError is an error answer of the API ({error, code}) or a network failure. */
 class ApiError extends Error {
@@ -365,21 +366,20 @@ function applyEvent(ev) {
       j.result = ev.result;
       j.error = null;
       j.progress = 100;
-      j.terminal = true;
       if (!state.output && ev.result && ev.result.text) state.output = ev.result.text;
       break;
     case 'failed':
       j.error = ev.error || null;
       j.result = ev.result || null;
-      j.terminal = true;
       break;
     case 'cancelled':
       j.error = ev.error || null;
-      j.terminal = true;
       break;
     default:
       break;
   }
+  // Stop on the event's terminal flag, whatever its type.
+  j.terminal = ev.terminal === true;
   afterChange();
 }
 
