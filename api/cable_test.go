@@ -131,7 +131,7 @@ func newCableEnv(t *testing.T, cfg Config) *cableEnv {
 	if err := st.Migrate(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) error { return nil })
+	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
 	keys, err := secret.New([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func (e *cableEnv) submit(u jobs.User) jobs.Job {
 func (e *cableEnv) run(id string, n int) {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.svc.Start(ctx, id, 1); err != nil {
+	if _, err := e.svc.Start(ctx, id, 1, "node-a"); err != nil {
 		e.t.Fatal(err)
 	}
 	for i := 1; i <= n; i++ {

@@ -69,7 +69,7 @@ type serveFlags struct {
 	maxInput        int
 	attempts        int
 	jobTimeout      time.Duration
-	rescueAfter     time.Duration
+	nodeLease       time.Duration
 	defaultQuota    int64
 	origins         string
 	maxStreams      int
@@ -97,19 +97,22 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&f.maxInput, "max-input", 32<<10, "largest input in bytes")
 	fs.IntVar(&f.attempts, "max-attempts", 3, "attempts per job")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "time limit of one attempt")
-	fs.DurationVar(&f.rescueAfter, "rescue-after", 0, "rerun a job whose worker vanished after this long (default: job timeout + 30s)")
+	fs.DurationVar(&f.nodeLease, "node-lease", 10*time.Second, "a worker process that has not renewed its lease for this long is dead: its jobs are handed back at once")
 	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
 	fs.IntVar(&f.maxStreams, "max-streams", 100, "open streams per user")
 	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
 	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running jobs get to finish on shutdown")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (a second signal stops at once)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
 	if f.role != "all" && f.role != "api" && f.role != "worker" {
 		return fmt.Errorf("--role: want all, api or worker, got %q", f.role)
+	}
+	if f.nodeLease <= 0 {
+		return fmt.Errorf("--node-lease: want a positive duration, got %s", f.nodeLease)
 	}
 	f.provider.OpenAIAPIKey = firstEnv(env, "AIJOBS_OPENAI_API_KEY", "OPENAI_API_KEY")
 	f.provider.AnthropicAPIKey = firstEnv(env, "AIJOBS_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
@@ -163,15 +166,19 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	})
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
-		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, RescueAfter: f.rescueAfter, Logger: log,
+		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runBroker(ctx) })
-	g.Go(func() error { return q.Run(ctx, f.shutdownTimeout) })
+	// A signal (ctx) starts the drain; HTTP and the broker go on serving
+	// until it is over, so clients see the running jobs finish.
+	g, gctx := errgroup.WithContext(ctx)
+	serving, stopServing := context.WithCancel(gctx)
+	defer stopServing()
+	g.Go(func() error { return runBroker(serving) })
+	g.Go(func() error { defer stopServing(); return q.Run(gctx, f.shutdownTimeout) })
 	var origins []string
 	if f.origins != "" {
 		origins = strings.Split(f.origins, ",")
@@ -190,7 +197,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		OpsOnly:   f.role == "worker", // a worker serves only /healthz, /readyz and /metrics
 	})
 	reg.Observe(broker, st)
-	g.Go(func() error { return listen(ctx, f.addr, reg.Wrap(srv.Handler()), srv, log) })
+	g.Go(func() error { return listen(serving, f.addr, reg.Wrap(srv.Handler()), srv, log) })
 	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", f.addr), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
 	return g.Wait()
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,25 +116,124 @@ func seqsOf(t *testing.T, a *api, id string) []int64 {
 	return seqs
 }
 
+// logEvent is one event of a job's log as the tests check it.
+type logEvent struct {
+	Seq      int64
+	Type     string
+	Status   string
+	Terminal bool
+	Attempt  int
+	Error    *struct{ Code string }
+}
+
+// eventsOf reads a job's whole event log through SSE.
+func eventsOf(t *testing.T, a *api, id string) []logEvent {
+	t.Helper()
+	r := a.do("GET", "/api/v1/jobs/"+id+"/events?after=0", nil)
+	var evs []logEvent
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var ev logEvent
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("event of %s: %v: %s", id, err, data)
+			}
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+// handedBack reports whether the log shows an attempt handed back because
+// its worker was lost.
+func handedBack(evs []logEvent) bool {
+	for _, ev := range evs {
+		if ev.Status == "retrying" && ev.Error != nil && ev.Error.Code == "worker_lost" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWorkerKilledMidJob kills the embedded server with kill -9 while jobs
+// run, with default flags (lease, job timeout), and restarts it: every
+// in-flight job runs again within one lease of start-up and completes on
+// attempt 2. With no attempt left, the job fails with worker_lost.
 func TestWorkerKilledMidJob(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db database) {
 		s := &server{t: t, dataDir: t.TempDir(), dbURL: newDatabaseURL(t, db), addr: freeAddr(t)}
-		args := []string{"--offline-chunk-delay", "60ms", "--job-timeout", "3s", "--rescue-after", "4s"}
-		p := s.spawn(t, args...)
+		p := s.spawn(t)
 		a := s.client(s.token("kim"))
-		j := a.submit("I want to read twelve books this year")
-		a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
+		var ids []string
+		for i := 0; i < 3; i++ {
+			ids = append(ids, a.submit(fmt.Sprintf("I want to read %d books this year", 10+i)).ID)
+		}
+		for _, id := range ids {
+			a.waitFor(id, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
+		}
 		p.kill(t)
 
-		// A new process takes over: River rescues the job (attempt 2), fencing
-		// keeps attempt 1 out, and the job completes.
-		s.spawn(t, args...)
-		final := a.waitFor(j.ID, 90*time.Second, func(j job) bool { return j.Terminal })
-		if final.Status != "completed" || final.Attempt != 2 {
-			t.Fatalf("rescued job: status %s attempt %d, want completed on attempt 2", final.Status, final.Attempt)
+		s.spawn(t)
+		restarted := time.Now()
+		for _, id := range ids {
+			// Running again: attempt 2 has started.
+			a.waitFor(id, 30*time.Second, func(j job) bool { return j.Attempt == 2 || j.Terminal })
+			if took := time.Since(restarted); took > 15*time.Second {
+				t.Errorf("job %s ran again %v after the restart, want within 15 s (one lease and a sweep)", id, took)
+			}
 		}
-		if n := len(seqsOf(t, a, j.ID)); int64(n) != final.Seq {
-			t.Errorf("event log has %d events, job seq is %d", n, final.Seq)
+		t.Logf("every in-flight job running again %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
+		for _, id := range ids {
+			final := a.waitTerminal(id)
+			if final.Status != "completed" || final.Attempt != 2 {
+				t.Fatalf("job %s after kill -9: status %s attempt %d, want completed on attempt 2", id, final.Status, final.Attempt)
+			}
+			evs := eventsOf(t, a, id)
+			if !handedBack(evs) {
+				t.Errorf("job %s: no retrying event with worker_lost in its log: %+v", id, evs)
+			}
+			if n := len(seqsOf(t, a, id)); int64(n) != final.Seq {
+				t.Errorf("event log has %d events, job seq is %d", n, final.Seq)
+			}
+		}
+	})
+}
+
+func TestWorkerKilledOnLastAttempt(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := &server{t: t, dataDir: t.TempDir(), dbURL: newDatabaseURL(t, db), addr: freeAddr(t)}
+		p := s.spawn(t, "--max-attempts", "1", "--node-lease", "2s")
+		a := s.client(s.token("kit"))
+		j := a.submit("I want to learn to juggle five balls")
+		a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
+		p.kill(t)
+		s.spawn(t, "--max-attempts", "1", "--node-lease", "2s")
+		final := a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Terminal })
+		if final.Status != "failed" || final.Error == nil || final.Error.Code != "worker_lost" {
+			t.Fatalf("job whose worker died on its last attempt: %s %+v, want failed with worker_lost", final.Status, final.Error)
+		}
+		evs := eventsOf(t, a, j.ID)
+		if last := evs[len(evs)-1]; last.Type != "failed" || !last.Terminal {
+			t.Errorf("last event %+v, want a terminal failed event", last)
+		}
+		seqsOf(t, a, j.ID)
+	})
+}
+
+// TestLongJobOnLiveNode runs a job for many leases: a live node's attempt
+// is never handed back, however long it runs.
+func TestLongJobOnLiveNode(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db, "--node-lease", "1s", "--offline-chunk-delay", "20ms")
+		a := s.client(s.token("lon"))
+		start := time.Now()
+		j := a.waitTerminal(a.submit("[[offline:slow]] I want to walk the whole coast path this summer").ID)
+		took := time.Since(start)
+		if took < 5*time.Second {
+			t.Fatalf("the job took %v: too short to span several 1-s leases", took)
+		}
+		if j.Status != "completed" || j.Attempt != 1 || handedBack(eventsOf(t, a, j.ID)) {
+			t.Fatalf("a %v job on a live node: %s on attempt %d (handed back: %v), want completed on attempt 1",
+				took, j.Status, j.Attempt, handedBack(eventsOf(t, a, j.ID)))
 		}
 	})
 }

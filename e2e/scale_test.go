@@ -104,7 +104,7 @@ func TestScaleOut(t *testing.T) {
 	c := &cluster{t: t, dbURL: newDatabaseURL(t, postgres), dir: t.TempDir()}
 	// Every node shares the secret key through the data directory here; in
 	// production they share --secret-key.
-	args := []string{"--offline-chunk-delay", "40ms", "--job-timeout", "3s", "--rescue-after", "4s"}
+	args := []string{"--offline-chunk-delay", "40ms"} // default lease and timeouts
 	apiA, _ := c.node("api", args...)
 	apiB, _ := c.node("api", args...)
 	_, w1 := c.node("worker", args...)
@@ -150,12 +150,18 @@ func TestScaleOut(t *testing.T) {
 		}
 		a.waitFor(ids[0], 30*time.Second, func(j job) bool { return j.Status == "working" })
 		w1.kill(t)
+		killed := time.Now()
 		for _, id := range ids {
 			j := a.waitFor(id, 90*time.Second, func(j job) bool { return j.Terminal })
 			if j.Status != "completed" {
 				t.Errorf("job %s: %s %+v", id, j.Status, j.Error)
 			}
 			seqsOf(t, a, id)
+		}
+		// The killed node's attempts went back to the live worker within
+		// one default lease (10 s) and a sweep.
+		if took := time.Since(killed); took > 30*time.Second {
+			t.Errorf("the killed worker's jobs took %v to complete on the other worker", took)
 		}
 	})
 	_ = w2
@@ -292,7 +298,7 @@ func TestPostgresOutage(t *testing.T) {
 	// An API node and a worker node: the API node's clients hear of the
 	// worker's events through LISTEN/NOTIFY, whose connection the outage cuts.
 	c := &cluster{t: t, dbURL: pg.url(), dir: t.TempDir()}
-	args := []string{"--offline-chunk-delay", "20ms", "--job-timeout", "5s", "--rescue-after", "6s"}
+	args := []string{"--offline-chunk-delay", "20ms"}
 	s, _ := c.node("api", args...)
 	c.node("worker", args...)
 	a := s.client(s.token("olu"))

@@ -17,9 +17,10 @@ import (
 // attempt took it over, or it was cancelled.
 func Lost(err error) bool { return errors.Is(err, ErrStale) || errors.Is(err, ErrTerminal) }
 
-// Start begins attempt n (1-based) of the job and returns the job. The same
-// attempt may start again only after it recorded an interruption (retrying).
-func (s *Service) Start(ctx context.Context, jobID string, attempt int) (Job, error) {
+// Start begins attempt n (1-based) of the job on node and returns the job.
+// The same attempt may start again only after it recorded an interruption
+// (retrying).
+func (s *Service) Start(ctx context.Context, jobID string, attempt int, node string) (Job, error) {
 	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
 		if j.Terminal {
 			return nil, ErrTerminal
@@ -28,7 +29,7 @@ func (s *Service) Start(ctx context.Context, jobID string, attempt int) (Job, er
 			return nil, ErrStale
 		}
 		now := s.cfg.Now().UTC()
-		j.Status, j.Attempt, j.RetryAt = StatusWorking, attempt, nil
+		j.Status, j.Attempt, j.RetryAt, j.Node = StatusWorking, attempt, nil, node
 		if j.StartedAt == nil {
 			j.StartedAt = &now
 		}
@@ -36,11 +37,14 @@ func (s *Service) Start(ctx context.Context, jobID string, attempt int) (Job, er
 	})
 }
 
+// fence lets only the running, current attempt write: once an attempt is
+// over (retrying: it failed, was interrupted or was handed back) its worker
+// may not write again.
 func fence(j *Job, attempt int) error {
 	switch {
 	case j.Terminal:
 		return ErrTerminal
-	case j.Attempt != attempt:
+	case j.Attempt != attempt || j.Status != StatusWorking:
 		return ErrStale
 	}
 	return nil
@@ -124,10 +128,39 @@ func (s *Service) Fail(ctx context.Context, jobID string, attempt int, why Error
 		}
 		j.TokensIn += used.In
 		j.TokensOut += used.Out
-		s.finish(j, StatusFailed)
-		j.Error = &why
-		j.Result, _ = json.Marshal(map[string]string{"error": why.Message})
-		return &Event{Type: EventFailed, Error: j.Error, Result: j.Result}, nil
+		return s.failed(j, why), nil
+	})
+}
+
+// failed ends j as failed with why and returns the event.
+func (s *Service) failed(j *Job, why Error) *Event {
+	s.finish(j, StatusFailed)
+	j.Error = &why
+	j.Result, _ = json.Marshal(map[string]string{"error": why.Message})
+	return &Event{Type: EventFailed, Attempt: j.Attempt, Error: j.Error, Result: j.Result}
+}
+
+// Abandon records that attempt will not finish because its worker is gone
+// (its node's lease lapsed, it panicked, or it could not record an
+// outcome): the job goes retrying or, when final, failed with why. It is
+// idempotent: an attempt already handed back, a newer attempt or a
+// finished job is ErrStale or ErrTerminal, and nothing is written. The
+// attempt need not have started (its worker may have died before Start).
+func (s *Service) Abandon(ctx context.Context, jobID string, attempt int, final bool, why Error) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+		switch {
+		case j.Terminal:
+			return nil, ErrTerminal
+		case j.Attempt > attempt || (j.Attempt == attempt && j.Status == StatusRetrying && !final):
+			return nil, ErrStale
+		}
+		j.Attempt = attempt
+		if final {
+			return s.failed(j, why), nil
+		}
+		now := s.cfg.Now().UTC()
+		j.Status, j.RetryAt = StatusRetrying, &now
+		return &Event{Type: EventStatus, Attempt: attempt, RetryAt: &now, Error: &why}, nil
 	})
 }
 

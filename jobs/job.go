@@ -67,6 +67,9 @@ type Job struct {
 
 	// UserID owns the job. It is never sent to clients.
 	UserID string `json:"-"`
+	// Node is the worker process that runs the current attempt ("" before
+	// one starts). It is never sent to clients.
+	Node string `json:"-"`
 	// UserKey is set when the job runs on the user's own provider key.
 	UserKey bool `json:"-"`
 	// TokensIn and TokensOut add up every attempt that reached the provider.

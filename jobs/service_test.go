@@ -34,7 +34,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	// No River here: the enqueuer records nothing, the tests drive attempts.
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) error { return nil })
+	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
 	keys, err := secret.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +67,11 @@ func TestFencingByAttempt(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := b.submit(t)
-	if _, err := b.svc.Start(ctx, j.ID, 1); err != nil {
+	if _, err := b.svc.Start(ctx, j.ID, 1, "node-a"); err != nil {
 		t.Fatal(err)
 	}
 	// River rescues the job: attempt 2 starts while attempt 1 still runs.
-	if _, err := b.svc.Start(ctx, j.ID, 2); err != nil {
+	if _, err := b.svc.Start(ctx, j.ID, 2, "node-a"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := b.svc.Report(ctx, j.ID, 1, jobs.IntentGeneral, "stale text", 50)
@@ -79,7 +79,7 @@ func TestFencingByAttempt(t *testing.T) {
 	_, err = b.svc.Complete(ctx, j.ID, 1, jobs.Result{Intent: jobs.IntentGeneral}, jobs.Tokens{})
 	mustErr(t, err, jobs.ErrStale)
 	// Attempt 1 may not start again either.
-	_, err = b.svc.Start(ctx, j.ID, 1)
+	_, err = b.svc.Start(ctx, j.ID, 1, "node-a")
 	mustErr(t, err, jobs.ErrStale)
 	got, err := b.svc.Complete(ctx, j.ID, 2, jobs.Result{Intent: jobs.IntentGeneral}, jobs.Tokens{In: 3, Out: 4})
 	if err != nil || got.Status != jobs.StatusCompleted || got.Progress != 100 || got.Attempt != 2 {
@@ -92,7 +92,7 @@ func TestCancelledNeverCompletes(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := b.submit(t)
-	b.svc.Start(ctx, j.ID, 1)
+	b.svc.Start(ctx, j.ID, 1, "node-a")
 	c, err := b.svc.Cancel(ctx, b.user.ID, j.ID)
 	if err != nil || c.Status != jobs.StatusCancelled || !c.Terminal {
 		t.Fatalf("cancel: %+v %v", c, err)
@@ -113,7 +113,7 @@ func TestProgressNeverGoesBack(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := b.submit(t)
-	b.svc.Start(ctx, j.ID, 1)
+	b.svc.Start(ctx, j.ID, 1, "node-a")
 	for _, c := range []struct{ report, want int }{{30, 30}, {10, 30}, {100, 99}, {50, 99}} {
 		got, err := b.svc.Report(ctx, j.ID, 1, "", "x", c.report)
 		if err != nil || got.Progress != c.want {
@@ -127,14 +127,14 @@ func TestRetryThenFailOnce(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := b.submit(t)
-	b.svc.Start(ctx, j.ID, 1)
+	b.svc.Start(ctx, j.ID, 1, "node-a")
 	at := time.Now().Add(time.Second)
 	r, err := b.svc.Retrying(ctx, j.ID, 1, at, jobs.Error{Code: "rate_limited"}, jobs.Tokens{In: 5})
 	if err != nil || r.Status != jobs.StatusRetrying || r.RetryAt == nil || r.Terminal {
 		t.Fatalf("retrying: %+v %v", r, err)
 	}
 	// An interrupted attempt may start again; a retried one moves on.
-	if _, err := b.svc.Start(ctx, j.ID, 2); err != nil {
+	if _, err := b.svc.Start(ctx, j.ID, 2, "node-a"); err != nil {
 		t.Fatal(err)
 	}
 	f, err := b.svc.Fail(ctx, j.ID, 2, jobs.Error{Code: "rate_limited", Message: "still limited"}, jobs.Tokens{In: 5})
@@ -187,10 +187,10 @@ func TestWatchUserAfterExpiry(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	old := b.submit(t) // user seq 1
-	b.svc.Start(ctx, old.ID, 1)
+	b.svc.Start(ctx, old.ID, 1, "node-a")
 	b.svc.Fail(ctx, old.ID, 1, jobs.Error{Code: "x"}, jobs.Tokens{}) // user seqs 2, 3
 	kept := b.submit(t)                                              // user seq 4
-	b.svc.Start(ctx, kept.ID, 1)                                     // 5
+	b.svc.Start(ctx, kept.ID, 1, "node-a")                           // 5
 	if n, err := b.store.DeleteExpired(ctx, time.Now().Add(30*24*time.Hour), 100); err != nil || n != 1 {
 		t.Fatalf("delete expired: %d %v", n, err)
 	}

@@ -1,17 +1,24 @@
 // Package queue runs aijobs jobs on River: the submit transaction inserts a
 // River job that carries only the job id, River's workers call the Runner,
-// and River does retries, timeouts, rescue of jobs whose worker died and
-// periodic maintenance (our cleaner included) on the leader.
+// and River does retries, timeouts and periodic maintenance (our cleaner
+// included). Liveness, not timeouts, decides when an attempt is orphaned:
+// each worker process holds a lease in the database (lease.go), and the
+// attempts of a node whose lease lapsed are handed back at once.
 package queue
 
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -21,6 +28,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -37,11 +45,29 @@ type cleanupArgs struct{}
 
 func (cleanupArgs) Kind() string { return "aijobs_cleanup" }
 
-// Runner runs one attempt of a job. It returns nil when the job is done
-// (whatever its outcome was, already written), *RetryError to have River try
-// again, and any other error when no further attempt should be made.
+// Attempt is one run of a job, as River hands it to a Runner.
+type Attempt struct {
+	JobID string
+	// Number is the attempt, from 1; Max is how many the job may have.
+	Number, Max int
+	// Node is the worker process that runs it.
+	Node string
+}
+
+// Final reports whether no attempt is left after this one.
+func (a Attempt) Final() bool { return a.Number >= a.Max }
+
+// Runner runs attempts of jobs, and records those that cannot finish.
 type Runner interface {
-	Run(ctx context.Context, jobID string, attempt, maxAttempts int) error
+	// Run runs one attempt. It returns nil when the job is done (whatever
+	// its outcome was, already written), *RetryError to have River try
+	// again, and any other error when no further attempt should be made.
+	Run(ctx context.Context, a Attempt) error
+	// Abandon records that attempt a will not finish — its worker died,
+	// panicked, or could not record an outcome: the job goes retrying or,
+	// when final, failed with why. An attempt that is no longer the job's
+	// current one is left alone (nil).
+	Abandon(ctx context.Context, a Attempt, final bool, why jobs.Error) error
 }
 
 // RetryError asks for another attempt at At.
@@ -71,10 +97,13 @@ type Config struct {
 	// JobTimeout bounds one attempt. Defaults to 5 minutes (River's 1-minute
 	// default is too short for a model).
 	JobTimeout time.Duration
-	// RescueAfter is when a job whose worker vanished is run again. Defaults
-	// to JobTimeout plus 30 s: a live attempt has timed out by then, and
-	// fencing by attempt stops a stale one from writing anyway.
-	RescueAfter time.Duration
+	// Lease is how long this node's lease lasts without renewal: when it
+	// lapses, the node's attempts are handed back. Renewed every Lease/5.
+	// Defaults to 10 s.
+	Lease time.Duration
+	// Node names this worker process (River's client id too). Defaults to
+	// the host name and a random suffix.
+	Node string
 	// CleanupEvery is how often expired jobs are deleted. Defaults to 1 hour.
 	CleanupEvery time.Duration
 	// PollInterval is how often workers look for jobs when they are not
@@ -87,7 +116,11 @@ func (c Config) withDefaults() Config {
 	c.Workers = cmp.Or(c.Workers, 50)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 3)
 	c.JobTimeout = cmp.Or(c.JobTimeout, 5*time.Minute)
-	c.RescueAfter = cmp.Or(c.RescueAfter, c.JobTimeout+30*time.Second)
+	c.Lease = cmp.Or(c.Lease, 10*time.Second)
+	if c.Node == "" {
+		host, _ := os.Hostname()
+		c.Node = strings.ToLower(cmp.Or(host, "node")) + "-" + strings.ToLower(rand.Text()[:8])
+	}
 	c.CleanupEvery = cmp.Or(c.CleanupEvery, time.Hour)
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
@@ -103,7 +136,13 @@ type Queue struct {
 		Stop(context.Context) error
 		StopAndCancel(context.Context) error
 	}
-	maxAttempts int
+	// exec is River's own executor, with which a dead node's River jobs
+	// are rescued the way River's rescuer does it.
+	exec   riverdriver.Executor
+	store  *store.Store
+	runner Runner
+	work   *worker
+	cfg    Config
 }
 
 // Migrate brings River's tables up to date on the store's database.
@@ -133,7 +172,7 @@ func migrate[TTx any](ctx context.Context, d riverdriver.Driver[TTx]) error {
 // cfg.Work, prepares workers that call runner, and the periodic cleaner.
 func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, error), cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	w := &worker{runner: runner, retryAt: map[int64]time.Time{}}
+	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, retryAt: map[int64]time.Time{}}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[cleanupArgs]) error {
@@ -144,10 +183,14 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 		return err
 	}))
 	rc := &river.Config{
-		Workers:              workers,
-		MaxAttempts:          cfg.MaxAttempts,
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.RescueAfter,
+		ID:          cfg.Node,
+		Workers:     workers,
+		MaxAttempts: cfg.MaxAttempts,
+		JobTimeout:  cfg.JobTimeout,
+		// River's rescuer is only a backstop: leases hand back a dead
+		// node's attempts long before, and a live attempt never runs past
+		// JobTimeout.
+		RescueStuckJobsAfter: cfg.JobTimeout + cfg.Lease + time.Minute,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 50*time.Millisecond),
 		Logger:               cfg.Logger,
@@ -157,24 +200,29 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.CleanupEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return cleanupArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
 	}
-	q := &Queue{maxAttempts: cfg.MaxAttempts}
+	q := &Queue{store: st, runner: runner, work: w, cfg: cfg}
 	var err error
 	if st.Postgres() {
 		// Inserts share aijobs' database/sql transaction; work runs on pgx,
 		// which brings LISTEN/NOTIFY wake-ups and cross-node cancellation.
 		insertCfg := *rc
 		insertCfg.Queues, insertCfg.PeriodicJobs = nil, nil
+		insertCfg.ID = cfg.Node + "-insert"
 		if q.inserter, err = river.NewClient(riverdatabasesql.New(st.DB()), &insertCfg); err != nil {
 			return nil, fmt.Errorf("river insert client: %w", err)
 		}
+		d := riverpgxv5.New(st.Pool())
+		q.exec = d.GetExecutor()
 		if cfg.Work {
-			if q.worker, err = river.NewClient(riverpgxv5.New(st.Pool()), rc); err != nil {
+			if q.worker, err = river.NewClient(d, rc); err != nil {
 				return nil, fmt.Errorf("river client: %w", err)
 			}
 		}
 	} else {
 		rc.PollOnly = true
-		if q.inserter, err = river.NewClient(riversqlite.New(st.DB()), rc); err != nil {
+		d := riversqlite.New(st.DB())
+		q.exec = d.GetExecutor()
+		if q.inserter, err = river.NewClient(d, rc); err != nil {
 			return nil, fmt.Errorf("river client: %w", err)
 		}
 		if cfg.Work {
@@ -185,30 +233,56 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 	return q, nil
 }
 
-func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, jobID string) error {
-	_, err := q.inserter.InsertTx(ctx, tx, RunArgs{JobID: jobID}, nil)
-	return err
+func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, jobID string) (int64, error) {
+	res, err := q.inserter.InsertTx(ctx, tx, RunArgs{JobID: jobID}, nil)
+	if err != nil {
+		return 0, err
+	}
+	return res.Job.ID, nil
 }
 
-// Run works jobs until ctx ends, then stops River: running jobs get until
-// stopTimeout to finish, then their contexts are cancelled and they record
-// that they were interrupted, so the next start (or another node) retries
-// them. A process killed outright is covered by River's rescuer and by
-// fencing.
-func (q *Queue) Run(ctx context.Context, stopTimeout time.Duration) error {
+// Run works jobs until ctx ends, then drains: no new job is fetched,
+// running attempts get until drain to finish, and those still running then
+// are interrupted — they record it and the same attempt resumes on another
+// node or after a restart. While it runs, the node holds its lease, and
+// the maintenance leader hands back dead nodes' attempts.
+func (q *Queue) Run(ctx context.Context, drain time.Duration) error {
 	if q.worker == nil {
 		<-ctx.Done()
 		return nil
 	}
-	if err := q.worker.Start(ctx); err != nil {
+	now := time.Now()
+	if err := q.store.RegisterNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease)); err != nil {
+		return fmt.Errorf("take the node lease: %w", err)
+	}
+	mctx, stopMaintain := context.WithCancel(context.WithoutCancel(ctx))
+	maintained := make(chan struct{})
+	go func() { defer close(maintained); q.maintain(mctx) }()
+	defer func() {
+		stopMaintain()
+		<-maintained
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := q.store.RemoveNode(rctx, q.cfg.Node); err != nil {
+			q.cfg.Logger.Warn("give up the node lease", slog.String("error", err.Error()))
+		}
+	}()
+	// Jobs run on a context of their own: the signal that stops the
+	// process starts the drain, it does not interrupt them.
+	if err := q.worker.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
 	<-ctx.Done()
-	softCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	q.cfg.Logger.Info(fmt.Sprintf("draining: %d jobs running, up to %s", q.work.running.Load(), drain),
+		slog.Int64("running", q.work.running.Load()), slog.Duration("grace", drain))
+	softCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := q.worker.Stop(softCtx); err == nil {
+		q.cfg.Logger.Info("drained: every running job finished")
 		return nil
 	}
+	q.cfg.Logger.Warn(fmt.Sprintf("interrupting %d jobs still running; they resume on another node or after restart", q.work.running.Load()),
+		slog.Int64("running", q.work.running.Load()))
 	hardCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := q.worker.StopAndCancel(hardCtx); err != nil {
@@ -221,6 +295,10 @@ func (q *Queue) Run(ctx context.Context, stopTimeout time.Duration) error {
 type worker struct {
 	river.WorkerDefaults[RunArgs]
 	runner Runner
+	node   string
+	log    *slog.Logger
+	// running counts the attempts in progress, for the drain's log.
+	running atomic.Int64
 
 	mu sync.Mutex
 	// retryAt holds the time a RetryError asked for, from Work until River
@@ -228,22 +306,68 @@ type worker struct {
 	retryAt map[int64]time.Time
 }
 
+// internalError is what a user sees of a panic or of an attempt that could
+// not record its outcome; the log has the details.
+var internalError = jobs.Error{Code: "internal_error", Message: "the job failed on an internal error"}
+
 func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	err := w.runner.Run(ctx, job.Args.JobID, job.Attempt, job.MaxAttempts)
+	w.running.Add(1)
+	defer w.running.Add(-1)
+	a := Attempt{JobID: job.Args.JobID, Number: job.Attempt, Max: job.MaxAttempts, Node: w.node}
+	err := w.run(ctx, a)
 	var retry *RetryError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &retry) && retry.SameAttempt:
 		return river.JobSnooze(max(time.Until(retry.At), 0))
-	case errors.As(err, &retry):
-		w.mu.Lock()
-		w.retryAt[job.ID] = retry.At
-		w.mu.Unlock()
+	case errors.As(err, &retry) && !a.Final():
+		w.retryLater(job.ID, retry.At)
+		return err
+	case errors.As(err, &retry), errors.As(err, new(*panicError)):
+		// The attempt could not record its own outcome (a store error or a
+		// panic): record it here, so the job ends or retries visibly
+		// instead of hanging in working. Should that fail too, River retries
+		// or discards the job and reconciliation finishes it later.
+		w.log.ErrorContext(ctx, "attempt failed without recording an outcome", slog.String("job_id", a.JobID),
+			slog.Int("attempt", a.Number), slog.Bool("final", a.Final()), slog.String("error", err.Error()))
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if aerr := w.runner.Abandon(wctx, a, a.Final(), internalError); aerr != nil {
+			return fmt.Errorf("%w (and recording it: %v)", err, aerr)
+		}
+		if a.Final() {
+			return river.JobCancel(err)
+		}
+		w.retryLater(job.ID, time.Now().Add(Backoff(a.Number)))
 		return err
 	default:
 		return river.JobCancel(err)
 	}
+}
+
+// panicError is a panic of a Runner, turned into an error.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", p.value, p.stack) }
+
+// run calls the runner and turns its panic into a *panicError.
+func (w *worker) run(ctx context.Context, a Attempt) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return w.runner.Run(ctx, a)
+}
+
+func (w *worker) retryLater(riverID int64, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.retryAt[riverID] = at
 }
 
 func (w *worker) NextRetry(job *river.Job[RunArgs]) time.Time {
@@ -252,4 +376,9 @@ func (w *worker) NextRetry(job *river.Job[RunArgs]) time.Time {
 	at := w.retryAt[job.ID]
 	delete(w.retryAt, job.ID)
 	return at
+}
+
+// Backoff is the least wait before attempt+1: 1 s, 2 s, 4 s … at most 1 min.
+func Backoff(attempt int) time.Duration {
+	return min(time.Second<<min(attempt-1, 6), time.Minute)
 }

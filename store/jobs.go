@@ -14,7 +14,7 @@ import (
 var _ jobs.Store = (*Store)(nil)
 
 const jobColumns = `id, user_id, status, progress, seq, intent, attempt, user_key, result, error_code, error_message,
-	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at`
+	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -24,15 +24,16 @@ func scanJob(row scanner) (jobs.Job, error) {
 		status, intent             string
 		userKey                    int
 		result, errCode, errMsg    sql.NullString
+		node                       sql.NullString
 		retryAt, started, finished sql.NullInt64
 		created, expires           int64
 	)
 	err := row.Scan(&j.ID, &j.UserID, &status, &j.Progress, &j.Seq, &intent, &j.Attempt, &userKey, &result, &errCode, &errMsg,
-		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires)
+		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires, &node)
 	if err != nil {
 		return j, err
 	}
-	j.Status, j.Intent, j.UserKey = jobs.Status(status), jobs.Intent(intent), userKey != 0
+	j.Status, j.Intent, j.UserKey, j.Node = jobs.Status(status), jobs.Intent(intent), userKey != 0, node.String
 	j.Terminal = j.Status.Terminal()
 	if result.Valid {
 		j.Result = json.RawMessage(result.String)
@@ -83,9 +84,16 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if nj.RequestKey != "" {
 		requestKey = nj.RequestKey
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at)
-		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`),
-		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro())
+	if s.enqueue == nil {
+		return jobs.Job{}, nil, fmt.Errorf("no queue configured")
+	}
+	riverID, err := s.enqueue(ctx, tx, j.ID)
+	if err != nil {
+		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id)
+		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?)`),
+		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), riverID)
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
@@ -98,12 +106,6 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	j, first, err = s.appendEvent(ctx, tx, j, &first)
 	if err != nil {
 		return jobs.Job{}, nil, err
-	}
-	if s.enqueue == nil {
-		return jobs.Job{}, nil, fmt.Errorf("no queue configured")
-	}
-	if err := s.enqueue(ctx, tx, j.ID); err != nil {
-		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
 	return j, &first, tx.Commit()
 }
@@ -160,10 +162,10 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *job
 		errCode, errMsg = j.Error.Code, j.Error.Message
 	}
 	_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET status = ?, progress = ?, seq = ?, intent = ?, attempt = ?, result = ?,
-		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?
+		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?, node = ?
 		WHERE id = ?`),
 		string(j.Status), j.Progress, j.Seq, string(j.Intent), j.Attempt, result, errCode, errMsg, nullMicros(j.RetryAt),
-		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), j.ID)
+		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), nullString(j.Node), j.ID)
 	if err != nil {
 		return j, *ev, fmt.Errorf("update job: %w", err)
 	}
@@ -369,6 +371,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	}
 	n, _ := res.RowsAffected()
 	return int(n), wrap(tx.Commit(), "commit cleanup")
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func boolInt(b bool) int {

@@ -38,8 +38,9 @@ type Store struct {
 	// would otherwise parse every query again: most of a poll's cost).
 	stmts sync.Map // string → *sql.Stmt
 	// enqueue inserts the River job for a new aijobs job in the same
-	// transaction. Set by the queue with SetEnqueuer before use.
-	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) error
+	// transaction and returns its id. Set by the queue with SetEnqueuer
+	// before use.
+	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
 }
 
 // Open connects to the database named by url: "sqlite:PATH" (the file is
@@ -98,8 +99,8 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 }
 
 // SetEnqueuer sets the function that inserts the River job of a new aijobs
-// job inside the submit transaction.
-func (s *Store) SetEnqueuer(f func(ctx context.Context, tx *sql.Tx, jobID string) error) {
+// job inside the submit transaction and returns the River job's id.
+func (s *Store) SetEnqueuer(f func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)) {
 	s.enqueue = f
 }
 

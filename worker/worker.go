@@ -51,10 +51,19 @@ func New(svc *jobs.Service, provider ai.Provider, cfg Config) *Worker {
 // tried again; the outcome is already written.
 var errFinished = errors.New("job finished without success")
 
+// Abandon implements queue.Runner.
+func (w *Worker) Abandon(ctx context.Context, a queue.Attempt, final bool, why jobs.Error) error {
+	if _, err := w.svc.Abandon(ctx, a.JobID, a.Number, final, why); err != nil && !jobs.Lost(err) {
+		return fmt.Errorf("abandon attempt %d of %s: %w", a.Number, a.JobID, err)
+	}
+	return nil
+}
+
 // Run implements queue.Runner.
-func (w *Worker) Run(ctx context.Context, jobID string, attempt, maxAttempts int) error {
+func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
+	jobID, attempt, maxAttempts := a.JobID, a.Number, a.Max
 	log := w.cfg.Logger.With(slog.String("job_id", jobID), slog.Int("attempt", attempt))
-	job, err := w.svc.Start(ctx, jobID, attempt)
+	job, err := w.svc.Start(ctx, jobID, attempt, a.Node)
 	if jobs.Lost(err) {
 		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
 		return nil
@@ -176,7 +185,7 @@ func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, att
 	used := jobs.Tokens{In: e.Usage.TokensIn, Out: e.Usage.TokensOut}
 	why := jobs.Error{Code: e.Code, Message: e.Message}
 	if e.Retryable && attempt < maxAttempts {
-		at := time.Now().Add(max(e.RetryAfter, backoff(attempt)))
+		at := time.Now().Add(max(e.RetryAfter, queue.Backoff(attempt)))
 		log.InfoContext(ctx, "attempt failed, will retry", slog.String("code", e.Code), slog.Time("retry_at", at))
 		if _, err := w.svc.Retrying(ctx, job.ID, attempt, at, why, used); err != nil && !jobs.Lost(err) {
 			log.ErrorContext(ctx, "record retrying", slog.String("error", err.Error()))
@@ -188,11 +197,6 @@ func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, att
 		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("record failure: %w", err)}
 	}
 	return errFinished
-}
-
-// backoff is the least wait before attempt+1: 1 s, 2 s, 4 s … at most 1 min.
-func backoff(attempt int) time.Duration {
-	return min(time.Second<<min(attempt-1, 6), time.Minute)
 }
 
 // output coalesces streamed chunks into at most one write per FlushEvery.

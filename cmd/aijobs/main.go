@@ -14,7 +14,10 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM ends ctx: serve drains. Then the default
+	// handling is back, so a second signal stops the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	code := cli.Main(ctx, cli.OSEnv(term.IsTerminal(int(os.Stdout.Fd()))), os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -1,0 +1,143 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/aijobs/aijobs/jobs"
+)
+
+// workerLost is what a user sees when the node running the job's attempt
+// stopped renewing its lease.
+var workerLost = jobs.Error{Code: "worker_lost", Message: "the worker running this job stopped responding"}
+
+// maintain renews this node's lease every Lease/5 and, while this node is
+// the maintenance leader (the live node that started first), sweeps: it
+// hands back the attempts of nodes whose lease lapsed and finishes jobs
+// that nothing will finish. It returns when ctx ends.
+func (q *Queue) maintain(ctx context.Context) {
+	t := time.NewTicker(q.cfg.Lease / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := q.tick(ctx); err != nil && ctx.Err() == nil {
+			q.cfg.Logger.WarnContext(ctx, "node maintenance", slog.String("node", q.cfg.Node), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// tick is one round of maintain.
+func (q *Queue) tick(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, q.cfg.Lease/2)
+	defer cancel()
+	now := time.Now()
+	ok, err := q.store.RenewNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Another node declared this one dead and handed its attempts back;
+		// fencing keeps what still runs here from writing. Take a new lease
+		// for the attempts to come.
+		q.cfg.Logger.ErrorContext(ctx, "this node's lease lapsed: its running attempts were handed to other workers", slog.String("node", q.cfg.Node))
+		if err := q.store.RegisterNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease)); err != nil {
+			return err
+		}
+	}
+	live, lapsed, err := q.store.Nodes(ctx, now)
+	if err != nil || len(live) == 0 || live[0] != q.cfg.Node {
+		return err
+	}
+	return q.sweep(ctx, now, live, lapsed)
+}
+
+// sweep hands back the River jobs running on nodes that are not live,
+// finishes orphaned jobs, and forgets lapsed nodes.
+func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string) error {
+	rescue := riverdriver.JobRescueManyParams{StuckHorizon: now}
+	params := river.NewJobListParams().Kinds(RunArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000)
+	for {
+		res, err := q.inserter.JobList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Jobs {
+			if n := len(r.AttemptedBy); n > 0 && slices.Contains(live, r.AttemptedBy[n-1]) {
+				continue
+			}
+			var args RunArgs
+			if err := json.Unmarshal(r.EncodedArgs, &args); err != nil {
+				q.cfg.Logger.ErrorContext(ctx, "decode River job args", slog.Int64("river_id", r.ID), slog.String("error", err.Error()))
+				continue
+			}
+			a := Attempt{JobID: args.JobID, Number: r.Attempt, Max: r.MaxAttempts}
+			if err := q.runner.Abandon(ctx, a, a.Final(), workerLost); err != nil {
+				return err
+			}
+			// Available, not retryable: the job runs again at once, without
+			// waiting for River's scheduler to promote it.
+			state, scheduled, finalized := rivertype.JobStateAvailable, now, (*time.Time)(nil)
+			if a.Final() {
+				state, scheduled, finalized = rivertype.JobStateDiscarded, r.ScheduledAt, &now
+			}
+			errData, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: r.Attempt, Error: "handed back: the node's lease lapsed"})
+			rescue.ID = append(rescue.ID, r.ID)
+			rescue.Error = append(rescue.Error, errData)
+			rescue.State = append(rescue.State, string(state))
+			rescue.ScheduledAt = append(rescue.ScheduledAt, scheduled)
+			rescue.FinalizedAt = append(rescue.FinalizedAt, finalized)
+			q.cfg.Logger.InfoContext(ctx, "handed back an attempt of a lost node", slog.String("job_id", a.JobID),
+				slog.Int("attempt", a.Number), slog.Bool("final", a.Final()), slog.Any("node", r.AttemptedBy))
+		}
+		if len(res.Jobs) < 1000 {
+			break
+		}
+		params = params.After(res.LastCursor)
+	}
+	if len(rescue.ID) > 0 {
+		if _, err := q.exec.JobRescueMany(ctx, &rescue); err != nil {
+			return err
+		}
+	}
+	if err := q.finishOrphans(ctx, now); err != nil {
+		return err
+	}
+	for _, node := range lapsed {
+		if err := q.store.RemoveNode(ctx, node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishOrphans fails the jobs whose River job ended or is gone while no
+// live node runs them: nothing else would ever finish them.
+func (q *Queue) finishOrphans(ctx context.Context, now time.Time) error {
+	orphans, err := q.store.Orphans(ctx, now, 100)
+	if err != nil {
+		return err
+	}
+	for _, o := range orphans {
+		why := jobs.Error{Code: "worker_lost", Message: "the job's queue entry ended before the job did"}
+		if o.RiverState == string(rivertype.JobStateDiscarded) {
+			why = internalError
+		}
+		q.cfg.Logger.WarnContext(ctx, "finishing an orphaned job", slog.String("job_id", o.JobID), slog.Int("attempt", o.Attempt),
+			slog.String("river_state", o.RiverState))
+		if err := q.runner.Abandon(ctx, Attempt{JobID: o.JobID, Number: o.Attempt}, true, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
