@@ -173,12 +173,15 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	}
 
 	// A signal (ctx) starts the drain; HTTP and the broker go on serving
-	// until it is over, so clients see the running jobs finish.
-	g, gctx := errgroup.WithContext(ctx)
+	// until it is over, so clients see the running jobs finish. A failing
+	// part (gctx) stops everything.
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	serving, stopServing := context.WithCancel(gctx)
 	defer stopServing()
+	working, stopWorking := context.WithCancel(gctx)
+	defer context.AfterFunc(ctx, stopWorking)()
 	g.Go(func() error { return runBroker(serving) })
-	g.Go(func() error { defer stopServing(); return q.Run(gctx, f.shutdownTimeout) })
+	g.Go(func() error { defer stopServing(); return q.Run(working, f.shutdownTimeout) })
 	var origins []string
 	if f.origins != "" {
 		origins = strings.Split(f.origins, ",")

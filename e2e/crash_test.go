@@ -257,3 +257,67 @@ func TestRestartWithJobsInFlight(t *testing.T) {
 		}
 	})
 }
+
+// signal sends sig to the process.
+func (p *process) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exited waits up to timeout for the process to end and says how long it
+// took, failing the test if it did not.
+func (p *process) exited(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+		return time.Since(start)
+	case <-time.After(timeout):
+		t.Fatalf("the process did not exit within %v:\n%s", timeout, tail(p.logs.String(), 2000))
+		return 0
+	}
+}
+
+// TestDrainOnSIGTERM: SIGTERM during a 3-s job with a 10-s grace lets the
+// job complete on attempt 1, uninterrupted, while the API keeps answering;
+// a second signal stops the process at once.
+func TestDrainOnSIGTERM(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := &server{t: t, dataDir: t.TempDir(), dbURL: newDatabaseURL(t, db), addr: freeAddr(t)}
+		p := s.spawn(t, "--shutdown-timeout", "10s") // the default pace: a job of about 3.5 s
+		a := s.client(s.token("dee"))
+		j := a.submit("I want to run a half marathon by June")
+		a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
+		p.signal(t, syscall.SIGTERM)
+		// While it drains, the job goes on and clients still see it move.
+		seen := a.waitFor(j.ID, 20*time.Second, func(j job) bool { return j.Terminal })
+		took := p.exited(t, 20*time.Second)
+		if seen.Status != "completed" || seen.Attempt != 1 {
+			t.Fatalf("job drained on SIGTERM: %s on attempt %d, want completed on attempt 1", seen.Status, seen.Attempt)
+		}
+		if logs := p.logs.String(); !strings.Contains(logs, "draining: 1 jobs running, up to 10s") || !strings.Contains(logs, "drained") {
+			t.Errorf("the log does not say what the drain does:\n%s", tail(logs, 2000))
+		}
+		t.Logf("exited %v after the job completed", took)
+
+		// A second signal does not wait for a long job.
+		p = s.spawn(t, "--shutdown-timeout", "30s")
+		for _, ev := range eventsOf(t, a, j.ID) {
+			if ev.Status == "retrying" {
+				t.Fatalf("the job was interrupted during the drain: %+v", ev)
+			}
+		}
+		long := a.submit("[[offline:slow]] I want to write a novel this winter")
+		a.waitFor(long.ID, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
+		p.signal(t, syscall.SIGTERM)
+		time.Sleep(300 * time.Millisecond)
+		p.signal(t, syscall.SIGTERM)
+		if took := p.exited(t, 5*time.Second); took > 2*time.Second {
+			t.Errorf("a second SIGTERM took %v to stop the process", took)
+		}
+	})
+}

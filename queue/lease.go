@@ -65,7 +65,7 @@ func (q *Queue) tick(ctx context.Context) error {
 // sweep hands back the River jobs running on nodes that are not live,
 // finishes orphaned jobs, and forgets lapsed nodes.
 func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string) error {
-	rescue := riverdriver.JobRescueManyParams{StuckHorizon: now}
+	var rescue riverdriver.JobRescueManyParams
 	params := river.NewJobListParams().Kinds(RunArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000)
 	for {
 		res, err := q.inserter.JobList(ctx, params)
@@ -106,6 +106,8 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 		params = params.After(res.LastCursor)
 	}
 	if len(rescue.ID) > 0 {
+		// Only jobs still running since before now are touched.
+		rescue.StuckHorizon = time.Now()
 		if _, err := q.exec.JobRescueMany(ctx, &rescue); err != nil {
 			return err
 		}
