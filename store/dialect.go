@@ -15,6 +15,8 @@ type dialect interface {
 	// of the same row in one transaction.
 	forUpdate() string
 	// lockMigrations serialises migrations between processes until unlock.
+	// Until then this process's store calls have no deadline of the store's
+	// (a migration may rightly take long).
 	lockMigrations(ctx context.Context, s *Store) (unlock func(), err error)
 	// uniqueViolation reports whether err is a unique-constraint violation.
 	uniqueViolation(err error) bool
@@ -32,11 +34,12 @@ func (sqliteDialect) forUpdate() string { return "" }
 
 // SQLite's migrations run in immediate transactions, which already exclude
 // every other writer.
-func (sqliteDialect) lockMigrations(context.Context, *Store) (func(), error) { return func() {}, nil }
-
-func (sqliteDialect) uniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+func (sqliteDialect) lockMigrations(_ context.Context, s *Store) (func(), error) {
+	return s.calls.unbound(), nil
 }
+
+// uniqueViolation: SQLITE_CONSTRAINT_UNIQUE or SQLITE_CONSTRAINT_PRIMARYKEY.
+func (sqliteDialect) uniqueViolation(err error) bool { return sqliteUniqueViolation(err) }
 
 // A SQLite read transaction in WAL mode reads one snapshot from its first
 // read on; the read-only pool's driver takes no isolation options.
@@ -76,12 +79,13 @@ func (postgresDialect) lockMigrations(ctx context.Context, s *Store) (func(), er
 		conn.Release()
 		return nil, err
 	}
+	restore := s.calls.unbound()
 	return func() {
+		restore()
 		conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLockKey)
 		conn.Release()
 	}, nil
 }
 
-func (postgresDialect) uniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "SQLSTATE 23505")
-}
+// uniqueViolation: SQLSTATE 23505 (unique_violation).
+func (postgresDialect) uniqueViolation(err error) bool { return pgUniqueViolation(err) }
