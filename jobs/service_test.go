@@ -240,3 +240,52 @@ func TestUserStreamSeesNewJobAtOnce(t *testing.T) {
 		t.Fatal("the queued event of a new job never reached the user stream")
 	}
 }
+
+// TestAbandon: a handed-back attempt can no longer write, the hand-back is
+// written once, and the last attempt's hand-back fails the job.
+func TestAbandon(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	j := b.submit(t)
+	lost := jobs.Error{Code: "worker_lost", Message: "gone"}
+	if _, err := b.svc.Start(ctx, j.ID, 1, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.svc.Abandon(ctx, j.ID, 1, false, lost)
+	if err != nil || r.Status != jobs.StatusRetrying || r.Terminal {
+		t.Fatalf("abandon attempt 1: %+v %v, want retrying", r, err)
+	}
+	// The old worker is fenced out although its attempt number is current.
+	_, err = b.svc.Report(ctx, j.ID, 1, jobs.IntentGeneral, "ghost text", 50)
+	mustErr(t, err, jobs.ErrStale)
+	_, err = b.svc.Complete(ctx, j.ID, 1, jobs.Result{Intent: jobs.IntentGeneral}, jobs.Tokens{})
+	mustErr(t, err, jobs.ErrStale)
+	// A second sweep writes nothing.
+	_, err = b.svc.Abandon(ctx, j.ID, 1, false, lost)
+	mustErr(t, err, jobs.ErrStale)
+	if now, _ := b.store.Job(ctx, j.ID); now.Seq != r.Seq {
+		t.Errorf("a repeated hand-back wrote: seq %d, was %d", now.Seq, r.Seq)
+	}
+	// The next attempt runs; when it too is lost with none left, the job fails.
+	if _, err := b.svc.Start(ctx, j.ID, 2, "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.svc.Abandon(ctx, j.ID, 1, true, lost)
+	mustErr(t, err, jobs.ErrStale)
+	f, err := b.svc.Abandon(ctx, j.ID, 2, true, lost)
+	if err != nil || f.Status != jobs.StatusFailed || !f.Terminal || f.Error == nil || f.Error.Code != "worker_lost" {
+		t.Fatalf("abandon the last attempt: %+v %v, want failed with worker_lost", f, err)
+	}
+	evs, err := b.store.Events(ctx, j.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range evs {
+		if last := i == len(evs)-1; ev.Terminal != last {
+			t.Errorf("event %d (%s): terminal %v, want %v", ev.Seq, ev.Type, ev.Terminal, last)
+		}
+	}
+	_, err = b.svc.Abandon(ctx, j.ID, 2, true, lost)
+	mustErr(t, err, jobs.ErrTerminal)
+}
