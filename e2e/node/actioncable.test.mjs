@@ -10,7 +10,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { adapters, createConsumer, logger } from '@rails/actioncable';
-import { AijobsServer, until } from './server.mjs';
+import { AijobsServer, checkTerminalOnLast, submitEachEnd, until } from './server.mjs';
 
 // What a browser has and Node lacks: the WebSocket class, and the
 // listeners the connection monitor registers for visibilitychange.
@@ -109,6 +109,52 @@ describe('@rails/actioncable over ws', () => {
     const good = follow(c, { channel: 'AiJobChannel', job_id: mine.job_id });
     await until('my job to complete', () => good.seen.received.some((s) => s.terminal), 60000);
     checkSnapshots(good.seen.received, mine.job_id);
+  });
+
+  it('a client that stops on terminal stops at each job\'s end: job and user subscriptions', async () => {
+    // What the README says, and nothing else: stop following a job on the
+    // first message whose terminal is true.
+    const followUntilTerminal = (c, params, jobs) => {
+      const st = { byJob: new Map(), ended: new Set(), late: [], sub: null, connected: false, stopped: false, wanted: jobs };
+      st.sub = c.subscriptions.create(params, {
+        connected() { st.connected = true; },
+        received(s) {
+          if (st.ended.has(s.job_id)) return st.late.push(s);
+          if (!st.byJob.has(s.job_id)) st.byJob.set(s.job_id, []);
+          st.byJob.get(s.job_id).push(s);
+          if (s.terminal) st.ended.add(s.job_id);
+          st.check();
+        },
+      });
+      st.check = () => {
+        if (!st.stopped && st.wanted && st.wanted.every((id) => st.ended.has(id))) {
+          st.sub.unsubscribe();
+          st.stopped = true;
+        }
+      };
+      return st;
+    };
+    const user = followUntilTerminal(consumer(await srv.userStreamToken(token)), 'AiJobChannel', null);
+    await until('the user subscription to be confirmed', () => user.connected, 20000);
+    const perJob = new Map();
+    const ids = await submitEachEnd(srv, token, (job) => {
+      perJob.set(job.job_id, followUntilTerminal(consumer(job.stream_token), { channel: 'AiJobChannel', job_id: job.job_id }, [job.job_id]));
+    });
+    user.wanted = Object.values(ids);
+    user.check();
+    await until('every follower to stop on terminal', () => user.stopped && [...perJob.values()].every((st) => st.stopped), 60000);
+    for (const [end, id] of Object.entries(ids)) {
+      const final = await srv.job(token, id);
+      assert.equal(final.status, end);
+      for (const [what, st] of [['job subscription', perJob.get(id)], ['user subscription', user]]) {
+        const snaps = st.byJob.get(id);
+        checkTerminalOnLast(assert, snaps);
+        checkSnapshots(snaps, id);
+        assert.equal(snaps.at(-1).status, end, `${end} job on the ${what}`);
+        assert.equal(snaps.at(-1).seq, final.seq, `${end} job on the ${what}: stopped at seq ${snaps.at(-1).seq}, the job ended at ${final.seq}`);
+      }
+    }
+    assert.deepEqual(user.late, [], 'no message of a job after its terminal one');
   });
 
   it('reconnects after a graceful restart and catches up', async () => {

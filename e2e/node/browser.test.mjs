@@ -63,7 +63,7 @@ describe('Chromium EventSource', { skip }, () => {
     };
     es.onerror = () => {
       const last = st.events.at(-1);
-      const ended = last && (['completed', 'failed', 'cancelled'].includes(last.type) || (last.job && last.job.terminal));
+      const ended = last && last.terminal;
       st.errors.push(es.readyState);
       // EventSource.CLOSED after an error means it will not reconnect: the
       // server answered 204 to the reconnect after the terminal event.

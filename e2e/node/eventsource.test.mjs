@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
-import { AijobsServer, checkJobEvents, until } from './server.mjs';
+import { AijobsServer, checkJobEvents, checkTerminalOnLast, sleep, submitEachEnd, until } from './server.mjs';
 
 /**
  * A fetch for EventSource whose first response is cut after `cutAfter`
@@ -52,6 +52,58 @@ function droppingFetch(cutAfter, requests) {
   };
 }
 
+/**
+ * A client that does only what the README says: it follows a stream and
+ * stops following a job on the first event whose `terminal` is true; once
+ * every job it waits for has ended, it closes the stream itself. It counts
+ * the HTTP requests, so a test can tell that it never needed the server's
+ * end of stream or a reconnect to stop.
+ */
+const clients = [];
+function readmeClient(url) {
+  const requests = [];
+  const es = new EventSource(url, {
+    fetch: (u, init) => {
+      requests.push(String(u));
+      return fetch(u, init);
+    },
+  });
+  const byJob = new Map();
+  const ended = new Set();
+  const late = []; // events of a job after its terminal one: there must be none
+  let wanted = null;
+  let stopped = false;
+  const check = () => {
+    if (!stopped && wanted && wanted.every((id) => ended.has(id))) {
+      es.close();
+      stopped = true;
+    }
+  };
+  es.onmessage = (m) => {
+    const ev = { id: m.lastEventId, ...JSON.parse(m.data) };
+    if (ended.has(ev.job_id)) {
+      late.push(ev);
+      return;
+    }
+    if (!byJob.has(ev.job_id)) byJob.set(ev.job_id, []);
+    byJob.get(ev.job_id).push(ev);
+    if (ev.terminal) {
+      ended.add(ev.job_id);
+      check();
+    }
+  };
+  clients.push(es);
+  return {
+    es, requests, byJob, late,
+    /** Resolves once every job in ids has sent its terminal event and the client has stopped. */
+    stopsAfter(ids) {
+      wanted = ids;
+      check();
+      return until(`a terminal event for each of ${ids}`, () => stopped, 60000);
+    },
+  };
+}
+
 describe('npm eventsource', () => {
   const srv = new AijobsServer();
   let token;
@@ -61,6 +113,7 @@ describe('npm eventsource', () => {
     token = await srv.token('es-user');
   });
   after(async () => {
+    for (const es of clients) es.close();
     await srv.close();
   });
 
@@ -102,6 +155,36 @@ describe('npm eventsource', () => {
     assert.equal(final.status, 'completed');
     assert.equal(String(final.seq), events.at(-1).id);
     assert.equal(events.at(-1).type, 'completed');
+  });
+
+  it('a client that stops on terminal stops at each job\'s end: job streams and /api/v1/events', async () => {
+    const user = readmeClient(`${srv.base}/api/v1/events?token=${encodeURIComponent(await srv.userStreamToken(token))}`);
+    const perJob = new Map();
+    const ids = await submitEachEnd(srv, token, (job) => {
+      // Each job's own stream, opened as soon as the job exists, from 0.
+      perJob.set(job.job_id, readmeClient(
+        `${srv.base}/api/v1/jobs/${job.job_id}/events?token=${encodeURIComponent(job.stream_token)}&after=0`));
+    });
+    const all = Object.values(ids);
+    await Promise.all([user.stopsAfter(all), ...all.map((id) => perJob.get(id).stopsAfter([id]))]);
+    await sleep(2500); // longer than the server's retry: 2000, so a reconnect would have happened
+    for (const [end, id] of Object.entries(ids)) {
+      const final = await srv.job(token, id);
+      assert.equal(final.status, end);
+      for (const [what, c] of [['job stream', perJob.get(id)], ['user stream', user]]) {
+        const evs = c.byJob.get(id);
+        checkTerminalOnLast(assert, evs);
+        assert.equal(evs.at(-1).type, end, `${end} job on the ${what}: the terminal event is ${evs.at(-1).type}`);
+        assert.equal(evs.at(-1).seq, final.seq, `${end} job on the ${what}: stopped at seq ${evs.at(-1).seq}, the job ended at ${final.seq}`);
+      }
+      const own = perJob.get(id);
+      checkJobEvents(assert, own.byJob.get(id));
+      assert.equal(own.byJob.get(id)[0].seq, 1, 'the job stream from 0 replays the whole log');
+      assert.equal(own.requests.length, 1, `${end} job stream: the client stopped on terminal, without a reconnect: ${own.requests}`);
+      assert.equal(own.es.readyState, own.es.CLOSED);
+    }
+    assert.deepEqual(user.late, [], 'no event of a job after its terminal one');
+    assert.equal(user.requests.length, 1, `the user stream needed no reconnect: ${user.requests}`);
   });
 
   it('refuses an API token in the URL', async () => {

@@ -164,12 +164,48 @@ export class AijobsServer {
  * before, none after the terminal one, which is last.
  */
 export function checkJobEvents(assert, events) {
-  assert.ok(events.length > 0, 'no events');
+  checkTerminalOnLast(assert, events);
   const ids = events.map((e) => `${e.id}:${e.type}`).join(' ');
   events.forEach((e, i) => {
     assert.equal(String(e.seq), e.id, `event ${i}: id ${e.id} but seq ${e.seq} (${ids})`);
     if (i > 0) assert.equal(Number(e.id), Number(events[i - 1].id) + 1, `ids not contiguous at ${i}: ${ids}`);
-    const terminal = ['completed', 'failed', 'cancelled'].includes(e.type) || (e.job && e.job.terminal);
-    assert.equal(Boolean(terminal), i === events.length - 1, `event ${i} (${e.type}) terminal=${terminal}: ${ids}`);
   });
+}
+
+/**
+ * Checks one job's events or snapshots as a client that stops on `terminal`
+ * sees them: every one carries the boolean, and it is true exactly on the
+ * last.
+ */
+export function checkTerminalOnLast(assert, events) {
+  assert.ok(events.length > 0, 'no events');
+  const seen = events.map((e) => `${e.seq}:${e.type ?? e.status}:${e.terminal}`).join(' ');
+  events.forEach((e, i) => {
+    assert.equal(typeof e.terminal, 'boolean', `event ${i} has no terminal field: ${seen}`);
+    assert.equal(e.terminal, i === events.length - 1, `event ${i} terminal=${e.terminal}: ${seen}`);
+  });
+}
+
+/**
+ * Submits three jobs that end each way — completed, failed ([[offline:fatal]])
+ * and cancelled (a [[offline:slow]] one, cancelled once it works) — and
+ * returns their ids by how they end. onSubmit gets each job's submit answer
+ * as soon as it is known, before the job ends.
+ */
+export async function submitEachEnd(srv, token, onSubmit = () => {}) {
+  const submit = async (input) => {
+    const job = await srv.submit(token, input);
+    await onSubmit(job);
+    return job;
+  };
+  const completed = await submit('I want to read 20 books this year');
+  const failed = await submit('[[offline:fatal]] this one fails');
+  const cancelled = await submit('Write a long story about a lighthouse keeper [[offline:slow]]');
+  await until('the slow job to work', async () => {
+    const j = await srv.job(token, cancelled.job_id);
+    return j.status === 'working' && j.progress > 0;
+  }, 30000);
+  const { status } = await srv.api(token, 'POST', `/api/v1/jobs/${cancelled.job_id}/cancel`);
+  if (status !== 200) throw new Error(`cancel: ${status}`);
+  return { completed: completed.job_id, failed: failed.job_id, cancelled: cancelled.job_id };
 }
