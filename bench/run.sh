@@ -3,7 +3,7 @@
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
 #   bench/run.sh                       # everything, 2 rounds each (about 25 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -57,6 +57,7 @@ for b in $ONLY; do
 	latency-burst) run latency-burst 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT -spread 0 ;;
 	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
 	followcpu) run followcpu 15m ./followcpu -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FOLLOW ;;
+	recovery) run recovery 15m ./recovery -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" ;;
 	*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done
