@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aijobs/aijobs/jobs"
@@ -41,8 +41,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// CablePing is the ActionCable ping interval. Defaults to 3 s.
 	CablePing time.Duration
-	// Ready reports whether the store is reachable and its schema current.
-	Ready func(context.Context) error
+	// Ready are the readiness checks of /readyz, run at once, each given
+	// the same two seconds. The server is ready when every one passes; the
+	// body names the first in this order that fails (see Check).
+	Ready []Check
 	// Dashboard serves "/" (nil: none).
 	Dashboard http.Handler
 	// Metrics serves "/metrics" (nil: none).
@@ -52,6 +54,19 @@ type Config struct {
 	OpsOnly bool
 	Logger  *slog.Logger
 }
+
+// Check is one named readiness check of /readyz.
+type Check struct {
+	// Name names the check in /readyz's body: "database", "pool", …
+	Name string
+	// Func returns nil when ready. Of its error only the message of a
+	// jobs.Problem in it is shown (written for anyone: it must name no
+	// user, host, database or driver text); the whole error is logged.
+	Func func(context.Context) error
+}
+
+// readyTimeout bounds the readiness checks.
+const readyTimeout = 2 * time.Second
 
 // Server is the HTTP API.
 type Server struct {
@@ -67,6 +82,11 @@ type Server struct {
 	hijacked sync.WaitGroup
 
 	limits *limits
+
+	// lastUnavailable (unix nanoseconds) and unlogged rate-limit the log of
+	// 503s: at most one line a second in an outage, saying how many more.
+	lastUnavailable atomic.Int64
+	unlogged        atomic.Int64
 }
 
 // New returns the API server for svc.
@@ -79,9 +99,6 @@ func New(svc *jobs.Service, cfg Config) *Server {
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, 15*time.Second)
 	cfg.CablePing = cmp.Or(cfg.CablePing, 3*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	if cfg.Ready == nil {
-		cfg.Ready = func(context.Context) error { return nil }
-	}
 	shutdown, shutdownNow := context.WithCancel(context.Background())
 	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, shutdown: shutdown, shutdownNow: shutdownNow,
 		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
@@ -214,18 +231,37 @@ func (s *Server) adapt(h handlerFunc) http.Handler {
 				writeError(w, &jobs.Problem{Kind: jobs.KindInternal, Code: "internal", Message: "internal error"})
 			}
 		}()
-		if err := h(w, r); err != nil {
+		err := checkQuery(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			p := jobs.ProblemOf(err)
-			if p == nil || p.Kind == jobs.KindInternal {
+			switch {
+			case p == nil || p.Kind == jobs.KindInternal:
 				if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 					return // the client went away
 				}
 				s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 				p = &jobs.Problem{Kind: jobs.KindInternal, Code: "internal", Message: "internal error"}
+			case p.Kind == jobs.KindUnavailable:
+				s.logUnavailable(r, err)
 			}
 			writeError(w, p)
 		}
 	})
+}
+
+// logUnavailable logs why a request got a 503 (what the client is not
+// told), at most once a second.
+func (s *Server) logUnavailable(r *http.Request, err error) {
+	now, last := time.Now().UnixNano(), s.lastUnavailable.Load()
+	if now-last < int64(time.Second) || !s.lastUnavailable.CompareAndSwap(last, now) {
+		s.unlogged.Add(1)
+		return
+	}
+	s.log.WarnContext(r.Context(), "store unavailable", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()), slog.Int64("more_since_last", s.unlogged.Swap(0)))
 }
 
 var kindStatus = map[jobs.Kind]int{
@@ -257,10 +293,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// bearer returns the token of an Authorization: Bearer header.
+// bearer returns the token of an Authorization: Bearer header ("" when
+// there is none, or it is not text, which no token is).
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") && validText(h) {
 		return strings.TrimSpace(h[7:])
 	}
 	return ""
@@ -293,12 +330,46 @@ func (s *Server) streamUser(r *http.Request, jobID string) (string, error) {
 	return a.UserID, nil
 }
 
+// readyBody is /readyz's answer. Status is "ready" or "unavailable";
+// Checks maps each check's name to "ok" or "failed"; when not ready, Failed
+// names the first failing check (in Config.Ready's order) and Error says
+// what is wrong with it.
+type readyBody struct {
+	Status string            `json:"status"`
+	Failed string            `json:"failed,omitempty"`
+	Error  string            `json:"error,omitempty"`
+	Checks map[string]string `json:"checks"`
+}
+
+// ready serves /readyz: 200 when every check passes, else 503. The body
+// never carries an error's details (they may name a user, host or
+// database): those are logged.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		s.log.WarnContext(r.Context(), "not ready", slog.String("error", err.Error()))
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": fmt.Sprint(err)})
+	errs := make([]error, len(s.cfg.Ready))
+	var wg sync.WaitGroup
+	for i, c := range s.cfg.Ready {
+		wg.Go(func() { errs[i] = c.Func(ctx) })
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	wg.Wait()
+	body := readyBody{Status: "ready", Checks: make(map[string]string, len(s.cfg.Ready))}
+	for i, c := range s.cfg.Ready {
+		if errs[i] == nil {
+			body.Checks[c.Name] = "ok"
+			continue
+		}
+		body.Checks[c.Name] = "failed"
+		s.log.WarnContext(r.Context(), "not ready", slog.String("check", c.Name), slog.String("error", errs[i].Error()))
+		if body.Failed == "" {
+			body.Status, body.Failed, body.Error = "unavailable", c.Name, "the "+c.Name+" check failed"
+			if p := jobs.ProblemOf(errs[i]); p != nil {
+				body.Error = p.Message
+			}
+		}
+	}
+	if body.Failed != "" {
+		return writeJSON(w, http.StatusServiceUnavailable, body)
+	}
+	return writeJSON(w, http.StatusOK, body)
 }

@@ -189,11 +189,12 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	srv := api.New(svc, api.Config{
 		AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
 		SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
-		Ready: func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return err
-			}
-			return st.SchemaCurrent(ctx)
+		// /readyz: every check must pass; the body names the first that
+		// fails. Add a check here with a name and a func.
+		Ready: []api.Check{
+			{Name: "database", Func: st.CheckDatabase}, // answers, schema current
+			{Name: "pool", Func: st.CheckPool},         // a connection free within 1 s
+			{Name: "writes", Func: st.CheckWrites},     // no write failing for the database's sake
 		},
 		Dashboard: web.Handler(),
 		Metrics:   reg.Handler(),
