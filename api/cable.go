@@ -18,6 +18,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -199,13 +200,59 @@ func (s *Server) cableAuth(r *http.Request) (userID, scope string, err error) {
 	return a.UserID, a.JobID, nil
 }
 
-// cable serves GET /cable. Refusals that can be answered in HTTP are: an
-// Origin that is not allowed (403 origin_not_allowed) and a client that does
-// not offer actioncable-v1-json (400 unsupported_protocol). A bad token, or
-// too many streams, is answered the ActionCable way, after the upgrade, with
-// a disconnect frame ("unauthorized", no reconnect; "too_many_streams",
-// reconnect), so that the client does (or does not) retry accordingly.
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return r.ProtoAtLeast(1, 1) && headerHasToken(r, "Connection", "upgrade") && headerHasToken(r, "Upgrade", "websocket")
+}
+
+// checkHandshake refuses, as the API's JSON error, a malformed WebSocket
+// handshake (400 bad_handshake), which websocket.Accept would refuse with a
+// plain-text body.
+func checkHandshake(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return jobs.Errorf(jobs.KindMalformed, "bad_handshake", "only WebSocket version 13 is supported")
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.Join(keys, ""))); len(keys) != 1 || err != nil || len(k) != 16 {
+		return jobs.Errorf(jobs.KindMalformed, "bad_handshake", "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+	}
+	return nil
+}
+
+// headerHasToken reports whether a comma-separated header has token
+// (case-insensitive).
+func headerHasToken(r *http.Request, name, token string) bool {
+	for _, v := range r.Header.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cable serves GET /cable. Refusals that can be answered in HTTP are: not a
+// WebSocket handshake (426 upgrade_required, or 400 bad_handshake), an Origin
+// that is not allowed (403 origin_not_allowed), a client that does not offer
+// actioncable-v1-json (400 unsupported_protocol) and a store that cannot
+// check the token (503 store_unavailable, so that the client retries). A bad
+// token, or too many streams, is answered the ActionCable way, after the
+// upgrade, with a disconnect frame ("unauthorized", no reconnect;
+// "too_many_streams", reconnect), so that the client does (or does not)
+// retry accordingly. After the upgrade nothing is written but WebSocket
+// frames: errors are logged.
 func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
+	if !isUpgrade(r) {
+		// websocket.Accept would answer this in plain text.
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		return writeJSON(w, http.StatusUpgradeRequired, map[string]string{"error": "/cable is a WebSocket: send an HTTP/1.1 upgrade request (Connection: Upgrade, Upgrade: websocket)", "code": "upgrade_required"})
+	}
+	if err := checkHandshake(w, r); err != nil {
+		return err
+	}
 	if !s.cableOriginAllowed(r) {
 		return writeJSON(w, http.StatusForbidden, map[string]string{"error": "this Origin may not open /cable (see --allowed-origins)", "code": "origin_not_allowed"})
 	}
@@ -213,6 +260,10 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 		return jobs.Errorf(jobs.KindMalformed, "unsupported_protocol", "/cable is a WebSocket speaking the %s subprotocol; offer it in Sec-WebSocket-Protocol", cableProtocol)
 	}
 	userID, scope, authErr := s.cableAuth(r)
+	if p := jobs.ProblemOf(authErr); p != nil && p.Kind == jobs.KindUnavailable {
+		// Not the client's fault: "unauthorized" would stop it for good.
+		return authErr
+	}
 	// The request context must not be used once the connection is
 	// hijacked; the connection has its own, ended by its goroutines.
 	base := context.WithoutCancel(r.Context())

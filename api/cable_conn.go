@@ -240,6 +240,9 @@ const cableRetry = time.Second
 // followJob confirms a subscription to one job, sends its snapshot, then a
 // snapshot after every change, until the job is terminal.
 func (c *cableConn) followJob(sub *cableSub, jobID string) error {
+	if !validJobID(jobID) {
+		return errCableReject // cannot exist: no need to ask the store
+	}
 	if _, err := c.s.svc.Get(sub.ctx, c.userID, jobID); err != nil {
 		if sub.ctx.Err() != nil {
 			return nil

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aijobs/aijobs/jobs"
 )
@@ -40,6 +42,10 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 		return jobs.Errorf(jobs.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", s.cfg.MaxBody)
 	case err != nil:
 		return jobs.Errorf(jobs.KindMalformed, "invalid_json", "could not read the request body")
+	case !utf8.Valid(body):
+		// JSON is UTF-8; decoding would quietly turn the bad bytes into
+		// U+FFFD, changing the input (and its idempotency hash).
+		return jobs.Errorf(jobs.KindMalformed, "invalid_json", "the request body is not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -96,11 +102,15 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	id, err := pathJobID(r)
+	if err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
 		n, err := strconv.ParseFloat(v, 64)
-		if err != nil || n < 0 || n > 60 {
+		if err != nil || math.IsNaN(n) || n < 0 || n > 60 {
 			return jobs.Errorf(jobs.KindInvalid, "invalid_wait", "wait must be a number of seconds from 0 to 60")
 		}
 		wait = time.Duration(n * float64(time.Second))
@@ -119,9 +129,9 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	var job jobs.Job
 	if wait > 0 && since >= 0 {
-		job, err = s.svc.Wait(r.Context(), u.ID, r.PathValue("id"), since, wait)
+		job, err = s.svc.Wait(r.Context(), u.ID, id, since, wait)
 	} else {
-		job, err = s.svc.Get(r.Context(), u.ID, r.PathValue("id"))
+		job, err = s.svc.Get(r.Context(), u.ID, id)
 	}
 	if err != nil {
 		return err
@@ -167,6 +177,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	req := jobs.ListRequest{Status: jobs.Status(q.Get("status")), Cursor: q.Get("cursor")}
+	if req.Cursor != "" && !validJobID(req.Cursor) {
+		return jobs.Errorf(jobs.KindInvalid, "invalid_field", "cursor is not valid (its job may have expired)")
+	}
 	if v := q.Get("limit"); v != "" {
 		if req.Limit, err = strconv.Atoi(v); err != nil || req.Limit == 0 {
 			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "limit must be between 1 and 100")
@@ -192,7 +205,11 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.svc.Cancel(r.Context(), u.ID, r.PathValue("id"))
+	id, err := pathJobID(r)
+	if err != nil {
+		return err
+	}
+	job, err := s.svc.Cancel(r.Context(), u.ID, id)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -36,12 +37,22 @@ func newSSE(w http.ResponseWriter) (*sseWriter, error) {
 	return s, nil
 }
 
+// clientWriteError is a write to the client that failed: a client gone or
+// too slow, not a server fault.
+type clientWriteError struct{ err error }
+
+func (e *clientWriteError) Error() string { return "write to the client: " + e.err.Error() }
+func (e *clientWriteError) Unwrap() error { return e.err }
+
 func (s *sseWriter) write(text string) error {
 	s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if _, err := fmt.Fprint(s.w, text); err != nil {
-		return err
+		return &clientWriteError{err}
 	}
-	return s.rc.Flush()
+	if err := s.rc.Flush(); err != nil {
+		return &clientWriteError{err}
+	}
+	return nil
 }
 
 func (s *sseWriter) event(id int64, ev jobs.Event) error {
@@ -73,7 +84,10 @@ func endStream(err error) error {
 }
 
 func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	id, err := pathJobID(r)
+	if err != nil {
+		return err
+	}
 	userID, err := s.streamUser(r, id)
 	if err != nil {
 		return err
@@ -113,7 +127,10 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 }
 
 // streamSSE counts the stream against the user's limit, opens it and runs
-// watch until the job ends, the client goes or the server shuts down.
+// watch until the job ends, the client goes or the server shuts down. Once
+// the stream has begun, an error can no longer be an HTTP status and a JSON
+// body: it ends the stream (EventSource reconnects from its last id) and is
+// logged.
 func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, userID string, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
 	release, err := s.limits.openStream(userID)
 	if err != nil {
@@ -126,5 +143,14 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, userID string
 	if err != nil {
 		return nil // the client is gone before the first byte
 	}
-	return endStream(watch(ctx, jobs.WatchOptions{Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}, sse))
+	err = endStream(watch(ctx, jobs.WatchOptions{Heartbeat: s.cfg.Heartbeat, Beat: sse.heartbeat}, sse))
+	var clientErr *clientWriteError
+	switch {
+	case err == nil:
+	case errors.As(err, &clientErr) || r.Context().Err() != nil:
+		s.log.DebugContext(r.Context(), "event stream client gone", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	default:
+		s.log.WarnContext(r.Context(), "event stream ended by an error", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	}
+	return nil
 }

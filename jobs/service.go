@@ -136,10 +136,16 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		return Job{}, false, Errorf(KindInvalid, "invalid_input", "input must not be empty")
 	case len(req.Input) > s.cfg.MaxInput:
 		return Job{}, false, Errorf(KindTooLarge, "input_too_large", "input is %d bytes; the limit is %d", len(req.Input), s.cfg.MaxInput)
-	case !utf8.ValidString(req.Input):
-		return Job{}, false, Errorf(KindInvalid, "invalid_input", "input must be valid UTF-8")
+	// Text the database would reject (PostgreSQL refuses NUL and invalid
+	// UTF-8) never reaches it, on either driver.
+	case !utf8.ValidString(req.Input) || strings.IndexByte(req.Input, 0) >= 0:
+		return Job{}, false, Errorf(KindInvalid, "invalid_input", "input must be valid UTF-8 text without NUL bytes")
 	case len(req.RequestID) > 200:
 		return Job{}, false, Errorf(KindInvalid, "invalid_field", "request_id is longer than 200 characters")
+	case !utf8.ValidString(req.RequestID) || strings.IndexByte(req.RequestID, 0) >= 0:
+		return Job{}, false, Errorf(KindInvalid, "invalid_field", "request_id (or Idempotency-Key) must be valid UTF-8 text without NUL bytes")
+	case !utf8.ValidString(req.UserKey) || strings.IndexByte(req.UserKey, 0) >= 0:
+		return Job{}, false, Errorf(KindInvalid, "invalid_key", "user_provided_key must be valid UTF-8 text without NUL bytes")
 	case req.UserKey != "" && !s.cfg.ValidKey(req.UserKey):
 		return Job{}, false, Errorf(KindInvalid, "invalid_key", "user_provided_key does not look like an API key")
 	case req.UserKey == "" && s.cfg.RequireUserKey:

@@ -125,7 +125,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 		return err
 	}
 	last := opts.After
-	if last >= 0 && last+1 < view.Oldest {
+	if last >= 0 && last < view.Oldest-1 { // not last+1: that overflows at the int64 limit
 		// Events before Oldest belong only to jobs that expired and were
 		// deleted with their whole log (a kept job keeps every event), so
 		// replaying all that is kept loses nothing the client can still see.
