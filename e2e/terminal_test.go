@@ -102,11 +102,15 @@ func (st *termStream) next(timeout time.Duration) (termEvent, bool) {
 	}
 }
 
-// until reads events as a client that stops on terminal does: until the
-// stream ends, or until jobs events with terminal true have arrived (0: only
-// the end of the stream stops it).
-func (st *termStream) until(jobs int) []termEvent {
+// until reads events as a client that stops on terminal does: until each
+// of the jobs has sent an event with terminal true, then it closes the
+// stream; without jobs, until the stream ends.
+func (st *termStream) until(jobs ...string) []termEvent {
 	st.t.Helper()
+	open := map[string]bool{}
+	for _, id := range jobs {
+		open[id] = true
+	}
 	var out []termEvent
 	for {
 		ev, ok := st.next(60 * time.Second)
@@ -114,8 +118,8 @@ func (st *termStream) until(jobs int) []termEvent {
 			return out
 		}
 		out = append(out, ev)
-		if *ev.Terminal {
-			if jobs--; jobs == 0 {
+		if *ev.Terminal && open[ev.JobID] {
+			if delete(open, ev.JobID); len(open) == 0 {
 				st.cancel()
 				return out
 			}
@@ -196,7 +200,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 			}
 		}
 
-		live := append([]termEvent{first}, jobStream.until(0)...)
+		live := append([]termEvent{first}, jobStream.until()...)
 		if first.Type != "snapshot" {
 			t.Errorf("job stream without a position starts with %s, want a snapshot", first.data)
 		}
@@ -204,20 +208,18 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 
 		// The user stream without a position: snapshots of the unfinished
 		// jobs (not terminal), then live events; the client stops following
-		// each job on its terminal event.
-		unfinished := 0
+		// the job on its terminal event.
 		for _, ev := range userFirst {
 			if ev.Type != "snapshot" || *ev.Terminal {
 				t.Errorf("user stream without a position starts with %s, want snapshots of unfinished jobs", ev.data)
 			}
-			unfinished++
 		}
-		slowOnUser := byJob(append(userFirst, userStream.until(unfinished)...))[slow.ID]
+		slowOnUser := byJob(append(userFirst, userStream.until(slow.ID)...))[slow.ID]
 		wantTerminalOnLast(t, "the cancelled job on the live user stream", slowOnUser, finals[slow.ID])
 
 		// The user stream from 0, opened before the jobs: every event of
 		// each job, terminal exactly on its last.
-		fromZero := byJob(userLive.until(len(finals)))
+		fromZero := byJob(userLive.until(completed.ID, failed.ID, slow.ID))
 		for id, f := range finals {
 			wantTerminalOnLast(t, f.Status+" job on the user stream from 0", fromZero[id], f)
 			if n := int64(len(fromZero[id])); n != f.Seq {
@@ -228,13 +230,13 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		for _, f := range finals {
 			url := s.URL + "/api/v1/jobs/" + f.ID + "/events"
 			// From 0: the whole log, ending after the terminal event.
-			evs := openTermSSE(t, url+"?after=0", auth...).until(0)
+			evs := openTermSSE(t, url+"?after=0", auth...).until()
 			wantTerminalOnLast(t, f.Status+" job stream from 0", evs, f)
 			if n := int64(len(evs)); n != f.Seq {
 				t.Errorf("%s job stream from 0: %d events, want %d", f.Status, n, f.Seq)
 			}
 			// No position: one snapshot of the finished job, terminal.
-			evs = openTermSSE(t, url, auth...).until(0)
+			evs = openTermSSE(t, url, auth...).until()
 			if len(evs) != 1 || evs[0].Type != "snapshot" {
 				t.Errorf("%s job stream without a position: %v, want one snapshot", f.Status, evs)
 			}
@@ -244,7 +246,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		}
 
 		// The user stream replayed from 0 once every job has finished.
-		replay := byJob(openTermSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...).until(len(finals)))
+		replay := byJob(openTermSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...).until(completed.ID, failed.ID, slow.ID))
 		for id, f := range finals {
 			wantTerminalOnLast(t, f.Status+" job on the user stream replayed from 0", replay[id], f)
 		}
