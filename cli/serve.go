@@ -195,6 +195,12 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 			{Name: "database", Func: st.CheckDatabase}, // answers, schema current
 			{Name: "pool", Func: st.CheckPool},         // a connection free within 1 s
 			{Name: "writes", Func: st.CheckWrites},     // no write failing for the database's sake
+			{Name: "draining", Func: func(context.Context) error { // shutting down: send traffic elsewhere
+				if ctx.Err() != nil {
+					return &jobs.Problem{Kind: jobs.KindUnavailable, Code: "draining", Message: "the server is shutting down"}
+				}
+				return nil
+			}},
 		},
 		Dashboard: web.Handler(),
 		Metrics:   reg.Handler(),

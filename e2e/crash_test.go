@@ -293,7 +293,12 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		j := a.submit("I want to run a half marathon by June")
 		a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Status == "working" && j.Progress > 5 })
 		p.signal(t, syscall.SIGTERM)
-		// While it drains, the job goes on and clients still see it move.
+		// While it drains, /readyz sends traffic elsewhere, the job goes on
+		// and clients still see it move.
+		time.Sleep(100 * time.Millisecond)
+		if r := a.do("GET", "/readyz", nil); r.Status != 503 || !strings.Contains(string(r.Body), "draining") {
+			t.Errorf("/readyz while draining: %d %s, want 503 naming the draining check", r.Status, r.Body)
+		}
 		seen := a.waitFor(j.ID, 20*time.Second, func(j job) bool { return j.Terminal })
 		took := p.exited(t, 20*time.Second)
 		if seen.Status != "completed" || seen.Attempt != 1 {
