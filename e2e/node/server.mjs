@@ -76,6 +76,9 @@ export class AijobsServer {
     this.proc = spawn(this.bin, [
       'serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', path.join(this.tmp, 'data'),
       '--offline-chunk-delay', '10ms',
+      // A short drain, so a restart interrupts a slow job and the clients
+      // must follow it across the restart (the default lets it finish).
+      '--shutdown-timeout', '500ms',
     ], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     const proc = this.proc;
