@@ -159,3 +159,107 @@ func TestETagAndLongPoll(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestBadInputBytes: NUL bytes and invalid UTF-8 — which PostgreSQL
+// refuses (SQLSTATE 22021) — in bodies, path ids, query values and headers
+// get a clear 4xx on both databases, and the server logs no error.
+func TestBadInputBytes(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db)
+		a := s.client(s.token("nul"))
+		j := a.submit("a job to poke at")
+		jobPath := "/api/v1/jobs/" + j.ID
+		cases := []struct {
+			name         string
+			method, path string
+			body         any
+			headers      []string
+			status       int
+			code         string
+		}{
+			{"NUL in input", "POST", "/api/v1/ai/proxy", `{"input": "a\u0000b"}`, nil, 422, "invalid_input"},
+			{"body not UTF-8", "POST", "/api/v1/ai/proxy", "{\"input\": \"a\xffb\"}", nil, 400, "invalid_json"},
+			{"NUL in request_id", "POST", "/api/v1/ai/proxy", `{"input": "x", "request_id": "r\u0000"}`, nil, 422, "invalid_field"},
+			{"NUL in user key", "POST", "/api/v1/ai/proxy", `{"input": "x", "user_provided_key": "sk-aaaaaaaaaaaaaaaaaaaa\u0000"}`, nil, 422, "invalid_key"},
+			{"Idempotency-Key not UTF-8", "POST", "/api/v1/ai/proxy", `{"input": "x"}`, []string{"Idempotency-Key", "k\xff"}, 422, "invalid_field"},
+			{"NUL job id", "GET", "/api/v1/jobs/%00", nil, nil, 404, "not_found"},
+			{"job id not UTF-8", "GET", "/api/v1/jobs/%ff", nil, nil, 404, "not_found"},
+			{"delete job id not UTF-8", "DELETE", "/api/v1/jobs/%ff", nil, nil, 404, "not_found"},
+			{"cancel NUL job id", "POST", "/api/v1/jobs/job_%00/cancel", nil, nil, 404, "not_found"},
+			{"events of a NUL job id", "GET", "/api/v1/jobs/%00/events", nil, nil, 404, "not_found"},
+			{"long-poll a job id not UTF-8", "GET", "/api/v1/jobs/job_%ff?wait=1&since=0", nil, nil, 404, "not_found"},
+			{"NUL status filter", "GET", "/api/v1/jobs?status=%00", nil, nil, 422, "invalid_field"},
+			{"NUL cursor", "GET", "/api/v1/jobs?cursor=job_%00", nil, nil, 422, "invalid_field"},
+			{"cursor not UTF-8", "GET", "/api/v1/jobs?cursor=%ff", nil, nil, 422, "invalid_field"},
+			{"since not UTF-8", "GET", jobPath + "?since=%ff", nil, nil, 422, "invalid_field"},
+			{"wait NaN", "GET", jobPath + "?wait=NaN", nil, nil, 422, "invalid_wait"},
+			{"wait Inf", "GET", jobPath + "?wait=Inf", nil, nil, 422, "invalid_wait"},
+			{"wait -Inf", "GET", jobPath + "?wait=-Inf&since=0", nil, nil, 422, "invalid_wait"},
+			{"Last-Event-ID not UTF-8", "GET", jobPath + "/events", nil, []string{"Last-Event-ID", "1\xff"}, 400, "invalid_last_event_id"},
+			{"after NUL", "GET", "/api/v1/events?after=%00", nil, nil, 422, "invalid_field"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				wantError(t, a.do(c.method, c.path, c.body, c.headers...), c.status, c.code)
+			})
+		}
+		t.Run("credentials that are not text", func(t *testing.T) {
+			wantError(t, s.client("aj_\xff").do("GET", "/api/v1/jobs", nil), 401, "unauthorized")
+			wantError(t, s.client("").do("GET", "/api/v1/events?token=st_%00%ff", nil), 401, "unauthorized")
+		})
+		// A cursor that is a real job still pages.
+		if r := a.do("GET", "/api/v1/jobs?cursor="+j.ID, nil); r.Status != 200 {
+			t.Errorf("real cursor: %d %s", r.Status, r.Body)
+		}
+		if logs := s.logs.String(); strings.Contains(logs, "level=ERROR") {
+			t.Errorf("bad bytes left an ERROR in the log:\n%s", logs)
+		}
+	})
+}
+
+// TestErrorsPositionAtTheLimit: a stream position at the int64 limit is
+// ahead of every log: a resync snapshot, not a replay of everything (nor an
+// overflow).
+func TestErrorsPositionAtTheLimit(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		// An API-only server runs no jobs: the job stays unfinished.
+		s := startServer(t, db, "--role", "api")
+		a := s.client(s.token("max"))
+		j := a.submit("nobody will run this")
+		const limit = "9223372036854775807"
+		for _, path := range []string{"/api/v1/events", "/api/v1/jobs/" + j.ID + "/events"} {
+			for _, pos := range [][]string{{"Last-Event-ID", limit}, {}} {
+				url := s.URL + path
+				if len(pos) == 0 {
+					url += "?after=" + limit
+				}
+				st, r := openSSE(t, url, append([]string{"Authorization", "Bearer " + a.token}, pos...)...)
+				if st == nil {
+					t.Fatalf("%s at the limit: %d %s", path, r.Status, r.Body)
+				}
+				m, ok := st.next(10 * time.Second)
+				if !ok || m.Type != "resync" || m.JobID != j.ID || m.Job == nil {
+					t.Errorf("%s at the limit (%v): first event %+v, want a resync of %s", path, pos, m, j.ID)
+				}
+				st.close()
+			}
+		}
+	})
+}
+
+// TestErrorsCableWithoutUpgrade: /cable without a WebSocket handshake gets
+// the API's JSON error, not the WebSocket library's plain text.
+func TestErrorsCableWithoutUpgrade(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db)
+		tok := s.token("ned")
+		r := s.client(tok).do("GET", "/cable", nil, "Sec-WebSocket-Protocol", "actioncable-v1-json")
+		wantError(t, r, 426, "upgrade_required")
+		if r.Header.Get("Upgrade") != "websocket" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("426 headers: %v", r.Header)
+		}
+		r = s.client(tok).do("GET", "/cable", nil, "Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "12",
+			"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol", "actioncable-v1-json")
+		wantError(t, r, 400, "bad_handshake")
+	})
+}
