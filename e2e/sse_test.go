@@ -21,18 +21,15 @@ type sseMsg struct {
 	Seq     int64
 	UserSeq int64
 	Status  string
-	Job     *job // snapshot and resync events
-	data    string
+	// Terminal is the server's flag: the event ends its job.
+	Terminal bool
+	Job      *job // snapshot and resync events
+	data     string
 }
 
-// terminal reports whether the event ends its job.
-func (m sseMsg) terminal() bool {
-	switch m.Type {
-	case "completed", "failed", "cancelled":
-		return true
-	}
-	return m.Job != nil && m.Job.Terminal
-}
+// terminal reports whether the event ends its job, as a client that does
+// what the README says decides it: by the event's own flag.
+func (m sseMsg) terminal() bool { return m.Terminal }
 
 // sseStream is one open SSE response, read event by event.
 type sseStream struct {
@@ -93,18 +90,24 @@ func (st *sseStream) read(body io.ReadCloser) {
 		case strings.HasPrefix(line, "data: "):
 			cur.data = line[6:]
 			var ev struct {
-				JobID   string `json:"job_id"`
-				Seq     int64  `json:"seq"`
-				UserSeq int64  `json:"user_seq"`
-				Type    string `json:"type"`
-				Status  string `json:"status"`
-				Job     *job   `json:"job"`
+				JobID    string `json:"job_id"`
+				Seq      int64  `json:"seq"`
+				UserSeq  int64  `json:"user_seq"`
+				Type     string `json:"type"`
+				Status   string `json:"status"`
+				Terminal *bool  `json:"terminal"`
+				Job      *job   `json:"job"`
 			}
 			if err := json.Unmarshal([]byte(cur.data), &ev); err != nil {
 				st.bad = fmt.Errorf("bad data line %q: %v", line, err)
 				return
 			}
+			if ev.Terminal == nil {
+				st.bad = fmt.Errorf("event without terminal: %q", line)
+				return
+			}
 			cur.JobID, cur.Seq, cur.UserSeq, cur.Type, cur.Status, cur.Job = ev.JobID, ev.Seq, ev.UserSeq, ev.Type, ev.Status, ev.Job
+			cur.Terminal = *ev.Terminal
 		case line == "":
 			if cur.data != "" {
 				st.msgs <- cur
@@ -402,7 +405,9 @@ func TestSSEUserStream(t *testing.T) {
 
 func TestSSEServerRestart(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db database) {
-		s := startServer(t, db)
+		// A short drain: the slow job is interrupted and resumes after the
+		// restart, so the stream must follow it across.
+		s := startServer(t, db, "--shutdown-timeout", "300ms")
 		a := s.client(s.token("ray"))
 		j := a.submit("[[offline:slow]] write a long story about a lighthouse keeper")
 		url := s.URL + "/api/v1/jobs/" + j.ID + "/events"
