@@ -131,14 +131,6 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Postgres reports whether the store is on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pool != nil }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
-		return wrap(err, "ping database")
-	}
-	return nil
-}
-
 // read prepares (once) and returns the statement of a read query, written
 // with portable "?" placeholders, on SQLite's read pool.
 func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -201,8 +193,10 @@ func (s *Store) Close() error {
 }
 
 // wrap turns a database error into what the service understands: no rows is
-// jobs.ErrNotFound, an unreachable database is jobs.ErrUnavailable; anything
-// else is wrapped with what was being done.
+// jobs.ErrNotFound, an outage (see classify: unreachable, gone, disk full,
+// busy, past the deadline, …) is jobs.ErrUnavailable; anything else —
+// including the caller's own cancellation — is wrapped with what was being
+// done.
 func wrap(err error, doing string) error {
 	if err == nil {
 		return nil
