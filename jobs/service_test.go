@@ -2,16 +2,13 @@ package jobs_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
-	"github.com/aijobs/aijobs/secret"
+	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -24,26 +21,12 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
+	st := jobstest.Store(t, "sqlite", nil)
+	u, _, err := st.EnsureUser(context.Background(), "tess", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	// No River here: the enqueuer records nothing, the tests drive attempts.
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
-	keys, err := secret.New(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _, err := st.EnsureUser(ctx, "tess", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &bundle{svc: jobs.NewService(st, hub.New(0), keys, jobs.Config{}), store: st, user: u}
+	return &bundle{svc: jobstest.Service(t, st, jobs.Config{}), store: st, user: u}
 }
 
 func (b *bundle) submit(t *testing.T) jobs.Job {

@@ -2,25 +2,19 @@ package queue
 
 import (
 	"context"
-	"database/sql"
+	"crypto/rand"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"crypto/rand"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
-	"github.com/aijobs/aijobs/secret"
+	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -55,11 +49,7 @@ func (f *fakeRunner) Abandon(ctx context.Context, a Attempt, final bool, why job
 // newRunner returns a fakeRunner whose attempts run with run.
 func newRunner(t *testing.T, st *store.Store, run func(ctx context.Context, a Attempt) error) *fakeRunner {
 	t.Helper()
-	keys, err := secret.New(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fakeRunner{run: run, svc: jobs.NewService(st, hub.New(0), keys, jobs.Config{})}
+	return &fakeRunner{run: run, svc: jobstest.Service(t, st, jobs.Config{})}
 }
 
 // wantJob checks the job's status and error code as a client would see them.
@@ -84,48 +74,10 @@ func (f *fakeRunner) calls() []abandonCall {
 	return append([]abandonCall(nil), f.abandoned...)
 }
 
-// openStore opens a fresh, migrated store: a SQLite file, or a new schema
-// in the test PostgreSQL (skipped without one, failed under CI=true).
+// openStore opens a fresh store with River's tables.
 func openStore(t *testing.T, db string) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "q.db")
-	if db == "postgres" {
-		url = pgSchema(t)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx, func(ctx context.Context) error { return Migrate(ctx, st) }); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("AIJOBS_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := sql.Open("pgx", base)
-	if err == nil {
-		err = conn.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is required under CI=true: %v", base, err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s (%v): install and start it, or set AIJOBS_TEST_POSTGRES", base, err)
-	}
-	schema := "q_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Exec("DROP SCHEMA " + schema + " CASCADE"); conn.Close() })
-	return base + "&search_path=" + schema
+	return jobstest.Store(t, db, Migrate)
 }
 
 // forEachDB runs f on SQLite and PostgreSQL.

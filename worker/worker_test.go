@@ -2,17 +2,14 @@ package worker
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aijobs/aijobs/ai"
-	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/queue"
-	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -39,25 +36,12 @@ func (p slowProvider) Generate(ctx context.Context, _ ai.Request, emit func(stri
 func setup(t *testing.T) (*jobs.Service, *store.Store, jobs.Job) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	// No River: the tests run attempts themselves.
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
-	keys, err := secret.New(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := jobstest.Store(t, "sqlite", nil)
 	u, _, err := st.EnsureUser(ctx, "wren", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := jobs.NewService(st, hub.New(0), keys, jobs.Config{})
+	svc := jobstest.Service(t, st, jobs.Config{})
 	j, _, err := svc.Submit(ctx, u, jobs.SubmitRequest{Input: "plan my week"})
 	if err != nil {
 		t.Fatal(err)
