@@ -245,7 +245,7 @@ func (s *Server) adapt(h handlerFunc) http.Handler {
 				s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 				p = &jobs.Problem{Kind: jobs.KindInternal, Code: "internal", Message: "internal error"}
 			case p.Kind == jobs.KindUnavailable:
-				s.logUnavailable(r, err)
+				s.logUnavailable(r, p.Code, err)
 			}
 			writeError(w, p)
 		}
@@ -254,13 +254,13 @@ func (s *Server) adapt(h handlerFunc) http.Handler {
 
 // logUnavailable logs why a request got a 503 (what the client is not
 // told), at most once a second.
-func (s *Server) logUnavailable(r *http.Request, err error) {
+func (s *Server) logUnavailable(r *http.Request, code string, err error) {
 	now, last := time.Now().UnixNano(), s.lastUnavailable.Load()
 	if now-last < int64(time.Second) || !s.lastUnavailable.CompareAndSwap(last, now) {
 		s.unlogged.Add(1)
 		return
 	}
-	s.log.WarnContext(r.Context(), "store unavailable", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+	s.log.WarnContext(r.Context(), "unavailable", slog.String("code", code), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()), slog.Int64("more_since_last", s.unlogged.Swap(0)))
 }
 
