@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -236,8 +237,11 @@ func (s *Service) List(ctx context.Context, userID string, req ListRequest) ([]J
 	f := ListFilter{Status: req.Status, Limit: req.Limit + 1}
 	if req.Cursor != "" {
 		j, err := s.Get(ctx, userID, req.Cursor)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			return nil, "", Errorf(KindInvalid, "invalid_field", "cursor is not valid (its job may have expired)")
+		case err != nil:
+			return nil, "", err
 		}
 		f.BeforeCreated, f.BeforeID = j.CreatedAt, j.ID
 	}
