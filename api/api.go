@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -25,6 +26,11 @@ import (
 type Config struct {
 	// MaxBody is the largest request body accepted. Defaults to 64 KiB.
 	MaxBody int64
+	// MaxHeader is the largest request line and headers accepted, answered
+	// with the usual JSON error (431) above it. Defaults to 64 KiB. The
+	// http.Server's own MaxHeaderBytes must be larger (HardMaxHeader), or
+	// net/http answers first, in plain text.
+	MaxHeader int
 	// SubmitRate is how many submits per second one user may make, with
 	// bursts of SubmitBurst. Defaults to 10 and 20.
 	SubmitRate  float64
@@ -92,6 +98,7 @@ type Server struct {
 // New returns the API server for svc.
 func New(svc *jobs.Service, cfg Config) *Server {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, 64<<10)
+	cfg.MaxHeader = cmp.Or(cfg.MaxHeader, 64<<10)
 	cfg.SubmitRate = cmp.Or(cfg.SubmitRate, 10)
 	cfg.SubmitBurst = cmp.Or(cfg.SubmitBurst, 20)
 	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, 100)
@@ -164,7 +171,33 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
-	return s.cors(mux)
+	return s.limitHeader(s.cors(mux))
+}
+
+// HardMaxHeader is the http.Server MaxHeaderBytes to serve the API with:
+// above Config.MaxHeader, up to this, a request gets the API's JSON 431;
+// beyond it net/http refuses the request itself, in plain text (it writes
+// that answer before any handler runs).
+const HardMaxHeader = 1 << 20
+
+// limitHeader answers a request whose request line and headers are larger
+// than MaxHeader with a JSON 431.
+func (s *Server) limitHeader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len(r.Host)
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4 // ": " and CRLF
+			}
+		}
+		if n > s.cfg.MaxHeader {
+			w.Header().Set("Connection", "close")
+			writeJSON(w, http.StatusRequestHeaderFieldsTooLarge, map[string]string{"code": "headers_too_large",
+				"error": fmt.Sprintf("the request line and headers are larger than %d bytes", s.cfg.MaxHeader)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // cors lets browser apps on the allowed origins call the API. Tokens travel

@@ -224,7 +224,7 @@ func listen(ctx context.Context, addr string, h http.Handler, srv *api.Server, l
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    api.HardMaxHeader, // the API answers above its own, smaller limit
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

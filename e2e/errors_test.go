@@ -263,3 +263,16 @@ func TestErrorsCableWithoutUpgrade(t *testing.T) {
 		wantError(t, r, 400, "bad_handshake")
 	})
 }
+
+// TestErrorsHeadersTooLarge: headers over the API's limit get the usual
+// JSON error, not net/http's plain text.
+func TestErrorsHeadersTooLarge(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db)
+		a := s.client(s.token("hugh"))
+		wantError(t, a.do("GET", "/api/v1/jobs", nil, "X-Padding", strings.Repeat("x", 70<<10)), 431, "headers_too_large")
+		if r := a.do("GET", "/api/v1/jobs", nil, "X-Padding", strings.Repeat("x", 60<<10)); r.Status != 200 {
+			t.Errorf("headers under the limit: %d %s", r.Status, r.Body)
+		}
+	})
+}
