@@ -2,20 +2,18 @@ package api
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
-	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
 )
@@ -122,21 +120,8 @@ type cableEnv struct {
 
 func newCableEnv(t *testing.T, cfg Config) *cableEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "aijobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
-	keys, err := secret.New([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := jobs.NewService(st, hub.New(0), keys, jobs.Config{})
+	st := jobstest.Store(t, "sqlite", nil)
+	svc := jobstest.Service(t, st, jobs.Config{})
 	srv := New(svc, cfg)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
