@@ -1,124 +1,43 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
 
-// termEvent is one event as a client that stops on the terminal flag reads
-// it: the flag as sent (nil when the field is missing), and enough to name
-// the event in a failure.
-type termEvent struct {
-	JobID    string `json:"job_id"`
-	Seq      int64  `json:"seq"`
-	Type     string `json:"type"`
-	Status   string `json:"status"`
-	Terminal *bool  `json:"terminal"`
-	Job      *job   `json:"job"`
-	data     string
-}
+func (m sseMsg) String() string { return fmt.Sprintf("%.8s…#%d:%s", m.JobID, m.Seq, m.Type) }
 
-func (e termEvent) String() string { return fmt.Sprintf("%.8s…#%d:%s", e.JobID, e.Seq, e.Type) }
-
-// termStream is one open SSE response, read event by event.
-type termStream struct {
-	t      *testing.T
-	cancel context.CancelFunc
-	evs    chan termEvent
-	err    error // why the stream ended, if not at its end; read after evs is closed
-}
-
-// openTermSSE GETs an SSE URL with headers (name, value pairs) and expects
-// 200.
-func openTermSSE(t *testing.T, url string, headers ...string) *termStream {
+// mustSSE opens an SSE stream that must answer 200. Its events must carry
+// terminal (sseStream fails the test otherwise).
+func mustSSE(t *testing.T, url string, headers ...string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
+	st, r := openSSE(t, url, headers...)
+	if st == nil {
+		t.Fatalf("GET %s: status %d: %s", url, r.Status, r.Body)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		cancel()
-		t.Fatalf("GET %s: status %d: %s", url, resp.StatusCode, b)
-	}
-	st := &termStream{t: t, cancel: cancel, evs: make(chan termEvent, 4096)}
-	t.Cleanup(cancel)
-	go st.read(resp.Body)
 	return st
-}
-
-func (st *termStream) read(body io.ReadCloser) {
-	defer close(st.evs)
-	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		ev := termEvent{data: data}
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			st.err = fmt.Errorf("bad event %q: %v", data, err)
-			return
-		}
-		st.evs <- ev
-	}
-}
-
-// next returns the next event, or false once the stream has ended. An event
-// without a terminal field fails the test.
-func (st *termStream) next(timeout time.Duration) (termEvent, bool) {
-	st.t.Helper()
-	select {
-	case ev, ok := <-st.evs:
-		if !ok && st.err != nil {
-			st.t.Fatal(st.err)
-		}
-		if ok && ev.Terminal == nil {
-			st.t.Fatalf("event without terminal: %s", ev.data)
-		}
-		return ev, ok
-	case <-time.After(timeout):
-		st.t.Fatalf("no event within %v", timeout)
-		return termEvent{}, false
-	}
 }
 
 // until reads events as a client that stops on terminal does: until each
 // of the jobs has sent an event with terminal true, then it closes the
 // stream; without jobs, until the stream ends.
-func (st *termStream) until(jobs ...string) []termEvent {
+func (st *sseStream) until(jobs ...string) []sseMsg {
 	st.t.Helper()
 	open := map[string]bool{}
 	for _, id := range jobs {
 		open[id] = true
 	}
-	var out []termEvent
+	var out []sseMsg
 	for {
 		ev, ok := st.next(60 * time.Second)
 		if !ok {
 			return out
 		}
 		out = append(out, ev)
-		if *ev.Terminal && open[ev.JobID] {
+		if ev.Terminal && open[ev.JobID] {
 			if delete(open, ev.JobID); len(open) == 0 {
 				st.cancel()
 				return out
@@ -128,8 +47,8 @@ func (st *termStream) until(jobs ...string) []termEvent {
 }
 
 // byJob splits a user stream's events by job.
-func byJob(evs []termEvent) map[string][]termEvent {
-	out := map[string][]termEvent{}
+func byJob(evs []sseMsg) map[string][]sseMsg {
+	out := map[string][]sseMsg{}
 	for _, ev := range evs {
 		out[ev.JobID] = append(out[ev.JobID], ev)
 	}
@@ -139,15 +58,15 @@ func byJob(evs []termEvent) map[string][]termEvent {
 // wantTerminalOnLast checks one job's events: terminal is false on all but
 // the last, true on the last, and the last is the job's end (an event of the
 // job's final status, or a snapshot of the finished job).
-func wantTerminalOnLast(t *testing.T, what string, evs []termEvent, final job) {
+func wantTerminalOnLast(t *testing.T, what string, evs []sseMsg, final job) {
 	t.Helper()
 	if len(evs) == 0 {
 		t.Errorf("%s: no events", what)
 		return
 	}
 	for i, ev := range evs {
-		if *ev.Terminal != (i == len(evs)-1) {
-			t.Errorf("%s: event %d of %d (%v) has terminal %v, want true exactly on the last: %v", what, i+1, len(evs), ev, *ev.Terminal, evs)
+		if ev.Terminal != (i == len(evs)-1) {
+			t.Errorf("%s: event %d of %d (%v) has terminal %v, want true exactly on the last: %v", what, i+1, len(evs), ev, ev.Terminal, evs)
 		}
 	}
 	last := evs[len(evs)-1]
@@ -169,7 +88,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 
 		// The user stream from position 0, before any job: every event of
 		// every job, live.
-		userLive := openTermSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...)
+		userLive := mustSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...)
 
 		completed := a.submit("I want to run a 10 km race in the spring")
 		failed := a.submit("[[offline:fatal]] this one fails")
@@ -180,10 +99,10 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		// While the slow job works: its stream and the user stream without
 		// a position start with a snapshot that is not terminal, then follow
 		// live; cancel it.
-		jobStream := openTermSSE(t, s.URL+"/api/v1/jobs/"+slow.ID+"/events", auth...)
-		userStream := openTermSSE(t, s.URL+"/api/v1/events", auth...)
+		jobStream := mustSSE(t, s.URL+"/api/v1/jobs/"+slow.ID+"/events", auth...)
+		userStream := mustSSE(t, s.URL+"/api/v1/events", auth...)
 		first, _ := jobStream.next(30 * time.Second)
-		var userFirst []termEvent
+		var userFirst []sseMsg
 		for len(userFirst) == 0 || userFirst[len(userFirst)-1].JobID != slow.ID {
 			ev, _ := userStream.next(30 * time.Second)
 			userFirst = append(userFirst, ev)
@@ -200,7 +119,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 			}
 		}
 
-		live := append([]termEvent{first}, jobStream.until()...)
+		live := append([]sseMsg{first}, jobStream.until()...)
 		if first.Type != "snapshot" {
 			t.Errorf("job stream without a position starts with %s, want a snapshot", first.data)
 		}
@@ -210,7 +129,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		// jobs (not terminal), then live events; the client stops following
 		// the job on its terminal event.
 		for _, ev := range userFirst {
-			if ev.Type != "snapshot" || *ev.Terminal {
+			if ev.Type != "snapshot" || ev.Terminal {
 				t.Errorf("user stream without a position starts with %s, want snapshots of unfinished jobs", ev.data)
 			}
 		}
@@ -230,13 +149,13 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		for _, f := range finals {
 			url := s.URL + "/api/v1/jobs/" + f.ID + "/events"
 			// From 0: the whole log, ending after the terminal event.
-			evs := openTermSSE(t, url+"?after=0", auth...).until()
+			evs := mustSSE(t, url+"?after=0", auth...).until()
 			wantTerminalOnLast(t, f.Status+" job stream from 0", evs, f)
 			if n := int64(len(evs)); n != f.Seq {
 				t.Errorf("%s job stream from 0: %d events, want %d", f.Status, n, f.Seq)
 			}
 			// No position: one snapshot of the finished job, terminal.
-			evs = openTermSSE(t, url, auth...).until()
+			evs = mustSSE(t, url, auth...).until()
 			if len(evs) != 1 || evs[0].Type != "snapshot" {
 				t.Errorf("%s job stream without a position: %v, want one snapshot", f.Status, evs)
 			}
@@ -246,7 +165,7 @@ func TestTerminalOnEveryEvent(t *testing.T) {
 		}
 
 		// The user stream replayed from 0 once every job has finished.
-		replay := byJob(openTermSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...).until(completed.ID, failed.ID, slow.ID))
+		replay := byJob(mustSSE(t, s.URL+"/api/v1/events", append(auth, "Last-Event-ID", "0")...).until(completed.ID, failed.ID, slow.ID))
 		for id, f := range finals {
 			wantTerminalOnLast(t, f.Status+" job on the user stream replayed from 0", replay[id], f)
 		}
