@@ -82,6 +82,9 @@ func (p *anthropicProvider) NeedsKey() bool { return true }
 // HasServerKey reports whether a server key is configured.
 func (p *anthropicProvider) HasServerKey() bool { return p.cfg.APIKey != "" }
 
+// serverKey is the server's key, for RedactorFor.
+func (p *anthropicProvider) serverKey() string { return p.cfg.APIKey }
+
 // Generate streams one message.
 func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func(chunk string)) (Response, error) {
 	emit = orDiscard(emit)
@@ -92,7 +95,7 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 	if key == "" {
 		return Response{}, noKey("anthropic")
 	}
-	secrets := []string{req.APIKey, p.cfg.APIKey}
+	red := RedactorFor(p, req.APIKey)
 	callCtx, cancel := withTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 
@@ -137,22 +140,22 @@ func (p *anthropicProvider) Generate(ctx context.Context, req Request, emit func
 	}
 	resp.Text = text.String()
 	if err := stream.Err(); err != nil || ctx.Err() != nil {
-		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
+		return Response{}, p.classify(ctx, callCtx, err, httpResp, red, resp)
 	}
 	estimateUsage(&resp, req)
 	if stop == "" {
 		return Response{}, incomplete("anthropic", resp)
 	}
 	if stop == anthropic.StopReasonRefusal {
-		return Response{}, refused("anthropic", refusal, secrets, resp)
+		return Response{}, refused("anthropic", refusal, red, resp)
 	}
 	return resp, nil
 }
 
 // classify turns a failed stream into the caller's context error or an *Error.
-func (p *anthropicProvider) classify(ctx, callCtx context.Context, err error, httpResp *http.Response, secrets []string, partial Response) error {
+func (p *anthropicProvider) classify(ctx, callCtx context.Context, err error, httpResp *http.Response, red *Redactor, partial Response) error {
 	if ctx.Err() != nil {
-		return transportError(ctx, callCtx, "anthropic", err, secrets)
+		return transportError(ctx, callCtx, "anthropic", err, red)
 	}
 	var apiErr *anthropic.Error
 	switch {
@@ -165,11 +168,11 @@ func (p *anthropicProvider) classify(ctx, callCtx context.Context, err error, ht
 		if apiErr.Response != nil && apiErr.StatusCode >= 400 {
 			header = apiErr.Response.Header
 		}
-		return withUsage(statusError("anthropic", status, header, apiErr.Message, secrets), partial)
+		return withUsage(statusError("anthropic", status, header, apiErr.Message, red), partial)
 	case httpResp != nil && httpResp.StatusCode >= 400:
-		return statusError("anthropic", httpResp.StatusCode, httpResp.Header, "", secrets)
+		return statusError("anthropic", httpResp.StatusCode, httpResp.Header, "", red)
 	}
-	return withUsage(transportError(ctx, callCtx, "anthropic", err, secrets), partial)
+	return withUsage(transportError(ctx, callCtx, "anthropic", err, red), partial)
 }
 
 // anthropicErrorStatus is the HTTP status that goes with an error type

@@ -22,8 +22,8 @@ const maxRetryAfter = 24 * time.Hour
 
 // statusError classifies an HTTP error status from provider (its name in
 // messages). detail is the provider's own message, if any; the result's
-// Message is redacted of secrets.
-func statusError(provider string, status int, header http.Header, detail string, secrets []string) *Error {
+// Message is scrubbed by red.
+func statusError(provider string, status int, header http.Header, detail string, red *Redactor) *Error {
 	text := http.StatusText(status)
 	if status == statusOverloaded {
 		text = "Overloaded"
@@ -49,7 +49,7 @@ func statusError(provider string, status int, header http.Header, detail string,
 	if detail = strings.TrimSpace(detail); detail != "" {
 		e.Message += ": " + detail
 	}
-	e.Message = Redact(e.Message, secrets...)
+	e.Message = red.Message(e.Message)
 	return e
 }
 
@@ -76,7 +76,7 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // caller's cancellation (returned wrapped, unclassified), the call's own
 // timeout, and network failures. callCtx is the context of the call, with
 // the provider's timeout; ctx is the caller's.
-func transportError(ctx, callCtx context.Context, provider string, err error, secrets []string) error {
+func transportError(ctx, callCtx context.Context, provider string, err error, red *Redactor) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", provider, ctx.Err())
 	}
@@ -93,7 +93,7 @@ func transportError(ctx, callCtx context.Context, provider string, err error, se
 			Message: provider + ": connection failed" + netCause(err)}
 	}
 	return &Error{Code: "provider_error", Retryable: true,
-		Message: Redact(fmt.Sprintf("%s: %v", provider, err), secrets...)}
+		Message: red.Message(fmt.Sprintf("%s: %v", provider, err))}
 }
 
 // netCause describes a network failure without addresses or URLs, which

@@ -81,6 +81,9 @@ func (p *openAI) NeedsKey() bool {
 // HasServerKey reports whether a server key is configured.
 func (p *openAI) HasServerKey() bool { return p.cfg.APIKey != "" }
 
+// serverKey is the server's key, for RedactorFor.
+func (p *openAI) serverKey() string { return p.cfg.APIKey }
+
 // Generate streams one chat completion.
 func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk string)) (Response, error) {
 	emit = orDiscard(emit)
@@ -91,7 +94,7 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 	if key == "" && p.NeedsKey() {
 		return Response{}, noKey("openai")
 	}
-	secrets := []string{req.APIKey, p.cfg.APIKey}
+	red := RedactorFor(p, req.APIKey)
 	callCtx, cancel := withTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 
@@ -131,14 +134,14 @@ func (p *openAI) Generate(ctx context.Context, req Request, emit func(chunk stri
 	}
 	resp.Text = text.String()
 	if err := stream.Err(); err != nil || ctx.Err() != nil {
-		return Response{}, p.classify(ctx, callCtx, err, httpResp, secrets, resp)
+		return Response{}, p.classify(ctx, callCtx, err, httpResp, red, resp)
 	}
 	estimateUsage(&resp, req)
 	if finish == "" && refusal.Len() == 0 {
 		return Response{}, incomplete("openai", resp)
 	}
 	if refusal.Len() > 0 || finish == "content_filter" {
-		return Response{}, refused("openai", refusal.String(), secrets, resp)
+		return Response{}, refused("openai", refusal.String(), red, resp)
 	}
 	return resp, nil
 }
@@ -165,9 +168,9 @@ func (p *openAI) params(req Request) openai.ChatCompletionNewParams {
 }
 
 // classify turns a failed stream into the caller's context error or an *Error.
-func (p *openAI) classify(ctx, callCtx context.Context, err error, httpResp *http.Response, secrets []string, partial Response) error {
+func (p *openAI) classify(ctx, callCtx context.Context, err error, httpResp *http.Response, red *Redactor, partial Response) error {
 	if ctx.Err() != nil {
-		return transportError(ctx, callCtx, "openai", err, secrets)
+		return transportError(ctx, callCtx, "openai", err, red)
 	}
 	var e *Error
 	var apiErr *openai.Error
@@ -178,21 +181,21 @@ func (p *openAI) classify(ctx, callCtx context.Context, err error, httpResp *htt
 		if apiErr.Response != nil {
 			header = apiErr.Response.Header
 		}
-		e = statusError("openai", apiErr.StatusCode, header, apiErr.Message, secrets)
+		e = statusError("openai", apiErr.StatusCode, header, apiErr.Message, red)
 		if apiErr.Code == "insufficient_quota" { // billing, not a passing limit
 			e.Retryable, e.RetryAfter = false, 0
 		}
 	case httpResp != nil && httpResp.StatusCode >= 400:
-		e = statusError("openai", httpResp.StatusCode, httpResp.Header, "", secrets)
+		e = statusError("openai", httpResp.StatusCode, httpResp.Header, "", red)
 	case errors.As(err, &streamErr): // an error event inside a 200 stream
 		var body struct {
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal([]byte(streamErrorJSON(streamErr.Event.Data)), &body)
 		e = &Error{Code: "provider_error", Retryable: true,
-			Message: Redact(strings.TrimSpace("openai: error in the stream: "+body.Message), secrets...)}
+			Message: red.Message(strings.TrimSpace("openai: error in the stream: " + body.Message))}
 	default:
-		return withUsage(transportError(ctx, callCtx, "openai", err, secrets), partial)
+		return withUsage(transportError(ctx, callCtx, "openai", err, red), partial)
 	}
 	return withUsage(e, partial)
 }

@@ -1,6 +1,7 @@
 package ai
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -262,5 +263,28 @@ func TestOpenAISendsFeedback(t *testing.T) {
 	msgs := jsonString(f.last(t).body["messages"])
 	if !strings.Contains(msgs, "required field is missing") || !strings.Contains(msgs, "hi") {
 		t.Errorf("messages %s carry neither the input nor the feedback", msgs)
+	}
+}
+
+// TestOpenAIErrorEchoesTruncatedKey: a server that echoes a piece of the
+// key it got, without the sk- that the token rule would catch, has that
+// piece removed from the error — the user's key and the server's.
+func TestOpenAIErrorEchoesTruncatedKey(t *testing.T) {
+	t.Parallel()
+	for _, reqKey := range []string{userKey, ""} {
+		_, p := newOpenAITest(t, func(w http.ResponseWriter, r *http.Request) {
+			key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(jsonString(map[string]any{"error": map[string]any{
+				"message": "Bad key ..." + key[5:17] + "... for this model", "type": "invalid_request_error",
+			}})))
+		}, 0)
+		_, err := p.Generate(context.Background(), Request{Input: "hi", APIKey: reqKey}, func(string) {})
+		e := wantError(t, err, "bad_request", false)
+		key := cmp.Or(reqKey, serverKey)
+		if strings.Contains(e.Message, key[5:13]) || !strings.Contains(e.Message, "Bad key ...[REDACTED]... for this model") {
+			t.Errorf("key %q: message %q, want the echoed piece redacted", key, e.Message)
+		}
 	}
 }

@@ -62,13 +62,13 @@ func noKey(provider string) *Error {
 }
 
 // refused is the error of a call the model refused; reason is the model's
-// explanation, if any. usage is what the call still cost.
-func refused(provider, reason string, secrets []string, usage Response) *Error {
+// explanation, if any, scrubbed by red. usage is what the call still cost.
+func refused(provider, reason string, red *Redactor, usage Response) *Error {
 	msg := provider + ": the model refused the request"
 	if r := strings.TrimSpace(reason); r != "" {
 		msg += ": " + r
 	}
-	return &Error{Code: "refused", Message: Redact(msg, secrets...), Usage: usage}
+	return &Error{Code: "refused", Message: red.Message(msg), Usage: usage}
 }
 
 // orDiscard is emit, or a function that drops chunks when emit is nil.
