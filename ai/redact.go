@@ -240,6 +240,9 @@ func (s *Stream) scrub(piece string, end bool) string {
 	if s.r == nil || len(s.r.keys) == 0 {
 		return piece
 	}
+	if piece == "" && !end {
+		return "" // nothing new: what is held stays held
+	}
 	text := s.seen + piece
 	red := make([]bool, len(text))
 	for i := range s.sent {

@@ -1,7 +1,9 @@
 // Package worker runs one attempt of a job: it classifies the input, streams
 // the model's answer into the job as coalesced output events, validates the
 // structured output and writes the outcome — every write fenced by attempt
-// through the jobs service.
+// through the jobs service. Everything it writes — output, result, error
+// messages, and the errors River records — is scrubbed of the attempt's API
+// keys first (ai.Redactor).
 package worker
 
 import (
@@ -82,14 +84,16 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	defer sub.Close()
 	go cancelOnCancelled(ctx, sub, cancel)
 
+	// The one scrubber of this attempt: the user's key and the server's.
+	red := ai.RedactorFor(w.provider, userKey)
 	intent := ai.Classify(input)
-	out := &output{w: w, jobID: jobID, attempt: attempt, intent: intent, cancel: cancel}
+	out := &output{w: w, jobID: jobID, attempt: attempt, intent: intent, cancel: cancel, scrub: red.Stream()}
 	stopFlush := out.start(ctx)
 	req := ai.Request{Input: input, Intent: intent, APIKey: userKey, Attempt: attempt}
 	resp, genErr := w.provider.Generate(ctx, req, out.add)
 	var result []byte
 	if genErr == nil {
-		result, genErr = w.validate(ctx, log, out, req, &resp)
+		result, genErr = w.validate(ctx, log, red, out, req, &resp)
 	}
 	stopFlush()
 	if errors.Is(context.Cause(ctx), jobs.ErrTerminal) || out.lost() {
@@ -107,13 +111,13 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 		if _, err := w.svc.Retrying(wctx, jobID, attempt, at, why, jobs.Tokens{}); err != nil && !jobs.Lost(err) {
 			log.ErrorContext(wctx, "record interruption", slog.String("error", err.Error()))
 		}
-		return &queue.RetryError{At: at, Err: genErr, SameAttempt: true}
+		return &queue.RetryError{At: at, Err: scrubbed(red, genErr), SameAttempt: true}
 	}
 	if genErr != nil {
-		return w.failed(wctx, log, job, attempt, maxAttempts, genErr)
+		return w.failed(wctx, log, job, attempt, maxAttempts, scrubbed(red, genErr))
 	}
 	used := jobs.Tokens{In: resp.TokensIn, Out: resp.TokensOut}
-	res := jobs.Result{Intent: intent, Output: result, Text: resp.Text, UsageInfo: jobs.UsageInfo{Provider: w.provider.Name(), Model: cmp.Or(resp.Model, w.provider.Model())}}
+	res := jobs.Result{Intent: intent, Output: red.JSON(result), Text: red.String(resp.Text), UsageInfo: jobs.UsageInfo{Provider: w.provider.Name(), Model: cmp.Or(resp.Model, w.provider.Model())}}
 	if u, err := w.svc.UsageOf(wctx, job.UserID); err == nil {
 		res.UsageInfo.RequestsUsed, res.UsageInfo.RequestsLimit = u.RequestsUsed, u.RequestsLimit
 		res.UsageInfo.RequestsRemaining, res.UsageInfo.ResetsAt = u.RequestsRemaining, u.ResetsAt
@@ -149,19 +153,21 @@ func cancelOnCancelled(ctx context.Context, sub jobs.Subscription, cancel contex
 
 // validate checks the output against the intent's schema. Output that does
 // not match gets one more try, told what was wrong; clients see a status
-// event that restarts the output. Usage adds up both calls.
-func (w *Worker) validate(ctx context.Context, log *slog.Logger, out *output, req ai.Request, resp *ai.Response) ([]byte, error) {
+// event that restarts the output. Usage adds up both calls. The model's
+// own text is validated: scrubbing comes after (red.JSON keeps the result
+// valid), so it can never make good output fail.
+func (w *Worker) validate(ctx context.Context, log *slog.Logger, red *ai.Redactor, out *output, req ai.Request, resp *ai.Response) ([]byte, error) {
 	result, verr := ai.Validate(req.Intent, resp.Text)
 	if verr == nil {
 		return result, nil
 	}
-	why := ai.AsError(verr).Message
-	log.InfoContext(ctx, "output did not validate, asking once more", slog.String("error", why))
-	out.flush(ctx)
-	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: "invalid_output", Message: why}); err != nil {
+	why := ai.AsError(verr).Message // it may quote the output
+	log.InfoContext(ctx, "output did not validate, asking once more", slog.String("error", red.Message(why)))
+	out.flushAll(ctx)
+	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: "invalid_output", Message: red.Message(why)}); err != nil {
 		return nil, err
 	}
-	req.Feedback = why
+	req.Feedback = why // the provider has the key already
 	first := *resp
 	again, err := w.provider.Generate(ctx, req, out.add)
 	if err != nil {
@@ -179,7 +185,23 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, out *output, re
 	return result, nil
 }
 
-// failed writes retrying or failed for a provider error.
+// scrubbed is err with its text scrubbed by red: what the job records, and
+// what River stores as the attempt's error. A classified error stays an
+// *ai.Error; any other is kept whole unless scrubbing changed its text.
+func scrubbed(red *ai.Redactor, err error) error {
+	var e *ai.Error
+	if !errors.As(err, &e) {
+		if msg := red.Message(err.Error()); msg != err.Error() {
+			return errors.New(msg)
+		}
+		return err
+	}
+	c := *e
+	c.Message = red.Message(e.Message)
+	return &c
+}
+
+// failed writes retrying or failed for a provider error, already scrubbed.
 func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, attempt, maxAttempts int, genErr error) error {
 	e := ai.AsError(genErr)
 	used := jobs.Tokens{In: e.Usage.TokensIn, Out: e.Usage.TokensOut}
@@ -199,7 +221,10 @@ func (w *Worker) failed(ctx context.Context, log *slog.Logger, job jobs.Job, att
 	return errFinished
 }
 
-// output coalesces streamed chunks into at most one write per FlushEvery.
+// output coalesces streamed chunks into at most one write per FlushEvery,
+// scrubbed of the attempt's keys: a key split across chunks or flushes is
+// caught, since scrub holds back the last few bytes (under
+// ai.MinFragment) that could begin one until the next flush or the end.
 type output struct {
 	w       *Worker
 	jobID   string
@@ -207,8 +232,11 @@ type output struct {
 	intent  jobs.Intent
 	cancel  context.CancelCauseFunc
 
-	// flushing serialises flushes, so chunks are written in order.
+	// flushing serialises flushes, so chunks are written in order, and
+	// guards scrub and unsent.
 	flushing sync.Mutex
+	scrub    *ai.Stream
+	unsent   string // scrubbed text a failed write left for the next flush
 	mu       sync.Mutex
 	pending  []byte // guarded by mu
 	total    int    // guarded by mu
@@ -229,7 +257,7 @@ func (o *output) lost() bool {
 }
 
 // start flushes every FlushEvery until the returned stop is called, which
-// flushes what is left.
+// flushes what is left, the held-back bytes included.
 func (o *output) start(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -242,7 +270,7 @@ func (o *output) start(ctx context.Context) (stop func()) {
 			case <-t.C:
 				o.flush(ctx)
 			case <-done:
-				o.flush(ctx)
+				o.flushAll(ctx)
 				return
 			}
 		}
@@ -250,13 +278,24 @@ func (o *output) start(ctx context.Context) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
-func (o *output) flush(ctx context.Context) {
+// flush writes the output so far, but for the bytes scrub holds back.
+func (o *output) flush(ctx context.Context) { o.write(ctx, false) }
+
+// flushAll writes all the output so far: the model's answer is over.
+func (o *output) flushAll(ctx context.Context) { o.write(ctx, true) }
+
+func (o *output) write(ctx context.Context, all bool) {
 	o.flushing.Lock()
 	defer o.flushing.Unlock()
 	o.mu.Lock()
-	text, total, gone := string(o.pending), o.total, o.gone
+	raw, total, gone := string(o.pending), o.total, o.gone
 	o.pending = o.pending[:0]
 	o.mu.Unlock()
+	text := o.unsent + o.scrub.Next(raw)
+	if all {
+		text += o.scrub.End()
+	}
+	o.unsent = ""
 	if text == "" || gone || ctx.Err() != nil {
 		return
 	}
@@ -270,9 +309,7 @@ func (o *output) flush(ctx context.Context) {
 			return
 		}
 		// Keep the text for the next flush: output is never dropped.
-		o.mu.Lock()
-		o.pending = append([]byte(text), o.pending...)
-		o.mu.Unlock()
+		o.unsent = text
 		o.w.cfg.Logger.WarnContext(ctx, "record output", slog.String("job_id", o.jobID), slog.String("error", err.Error()))
 	}
 }
