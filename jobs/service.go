@@ -182,15 +182,22 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-// Get returns the user's job; another user's job is ErrNotFound.
+// Get returns the user's job; another user's job is ErrNotFound, and
+// costs what an unknown id costs: the cache of finished jobs answers only
+// their owner, and the store reads by id and owner in one query, so that
+// neither finds a row.
 func (s *Service) Get(ctx context.Context, userID, jobID string) (Job, error) {
-	j, err := s.job(ctx, jobID)
+	s.mu.Lock()
+	j, ok := s.finished[jobID]
+	s.mu.Unlock()
+	if ok && j.UserID == userID && s.cfg.Now().Before(j.ExpiresAt) {
+		return j, nil
+	}
+	j, err := s.store.UserJob(ctx, userID, jobID)
 	if err != nil {
 		return Job{}, err
 	}
-	if j.UserID != userID {
-		return Job{}, ErrNotFound
-	}
+	s.remember(j)
 	return j, nil
 }
 
@@ -203,16 +210,24 @@ func (s *Service) job(ctx context.Context, jobID string) (Job, error) {
 		return j, nil
 	}
 	j, err := s.store.Job(ctx, jobID)
-	if err != nil || !j.Terminal {
+	if err != nil {
 		return j, err
+	}
+	s.remember(j)
+	return j, nil
+}
+
+// remember caches j if it is finished.
+func (s *Service) remember(j Job) {
+	if !j.Terminal {
+		return
 	}
 	s.mu.Lock()
 	if len(s.finished) >= cacheSize {
 		clear(s.finished)
 	}
-	s.finished[jobID] = j
+	s.finished[j.ID] = j
 	s.mu.Unlock()
-	return j, nil
 }
 
 // ListRequest pages through a user's jobs.

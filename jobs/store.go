@@ -61,6 +61,9 @@ type Store interface {
 	Create(ctx context.Context, nj NewJob) (job Job, first *Event, err error)
 	// Job reads one job by id, whoever owns it.
 	Job(ctx context.Context, id string) (Job, error)
+	// UserJob reads the user's job by id: another user's job is
+	// ErrNotFound, missed by the same query that misses an unknown id.
+	UserJob(ctx context.Context, userID, id string) (Job, error)
 	// List reads a user's jobs.
 	List(ctx context.Context, userID string, f ListFilter) ([]Job, error)
 	// Update changes one job in a transaction: fn sees the current row and

@@ -209,6 +209,14 @@ func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
 	return j, wrap(err, "read job")
 }
 
+// UserJob implements jobs.Store. The owner is part of the query, not
+// compared after it: another user's row is never read out, and a miss
+// costs the same whether the id exists or not.
+func (s *Store) UserJob(ctx context.Context, userID, id string) (jobs.Job, error) {
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ? AND user_id = ?`, id, userID))
+	return j, wrap(err, "read job")
+}
+
 // List implements jobs.Store.
 func (s *Store) List(ctx context.Context, userID string, f jobs.ListFilter) ([]jobs.Job, error) {
 	q := `SELECT ` + jobColumns + ` FROM aijobs_jobs WHERE user_id = ?`
