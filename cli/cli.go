@@ -21,6 +21,9 @@ type Env struct {
 	Getenv func(string) string
 	// IsTerminal reports whether Stdout is a terminal (progress bars).
 	IsTerminal bool
+	// Terminal opens the controlling terminal, where serve shows the demo
+	// token (never in the log); nil, or an error, means there is none.
+	Terminal func() (io.WriteCloser, error)
 }
 
 type command struct {
@@ -128,5 +131,5 @@ func parse(fs *flag.FlagSet, env *Env, args []string) error {
 
 // OSEnv is the Env of a real process.
 func OSEnv(isTerminal bool) *Env {
-	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal}
+	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal, Terminal: openTerminal}
 }

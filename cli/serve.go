@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -153,7 +154,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		return err
 	}
 	defer st.Close()
-	if err := ensureDemoUser(ctx, env, st, f.db.dataDir, f.defaultQuota); err != nil {
+	if err := ensureDemoUser(ctx, env, log, st, f.db.dataDir, f.defaultQuota); err != nil {
 		return err
 	}
 
@@ -263,9 +264,12 @@ func newBroker(st *store.Store, log *slog.Logger) (broker, func(context.Context)
 	return n, n.Run
 }
 
-// ensureDemoUser creates the user "demo" on an empty database, prints its
-// token once and saves it (mode 0600) where the client commands find it.
-func ensureDemoUser(ctx context.Context, env *Env, st *store.Store, dataDir string, quota int64) error {
+// ensureDemoUser creates the user "demo" on an empty database, saves its
+// token (mode 0600) where the client commands find it and shows it once on
+// the terminal that started the server. The token never goes to the log
+// (env.Stderr, which is collected and kept): without a terminal the log
+// says only where the file is.
+func ensureDemoUser(ctx context.Context, env *Env, log *slog.Logger, st *store.Store, dataDir string, quota int64) error {
 	n, err := st.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -285,6 +289,29 @@ func ensureDemoUser(ctx context.Context, env *Env, st *store.Store, dataDir stri
 	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return fmt.Errorf("save demo token: %w", err)
 	}
-	fmt.Fprintf(env.Stderr, "\nCreated user \"demo\". API token (saved in %s, shown only once):\n\n    %s\n\n", path, tok)
+	showDemoToken(env, log, path, tok)
 	return nil
+}
+
+// showDemoToken writes the demo token to env's terminal, if it has one,
+// and logs where the token file is — never the token.
+func showDemoToken(env *Env, log *slog.Logger, path, tok string) {
+	shown := false
+	if env.Terminal != nil {
+		if tty, err := env.Terminal(); err == nil {
+			_, err = fmt.Fprintf(tty, "\nCreated user \"demo\". API token (saved in %s, shown only once):\n\n    %s\n\n", path, tok)
+			shown = tty.Close() == nil && err == nil
+		}
+	}
+	if shown {
+		log.Info("created user \"demo\"; its API token is shown on the terminal and saved in the token file", slog.String("token_file", path))
+	} else {
+		log.Info("created user \"demo\"; its API token is in the token file (mode 0600), not in the log", slog.String("token_file", path))
+	}
+}
+
+// openTerminal opens the process's controlling terminal for writing; it
+// fails when there is none (a service, a container without -t, Windows).
+func openTerminal() (io.WriteCloser, error) {
+	return os.OpenFile("/dev/tty", os.O_WRONLY, 0)
 }
