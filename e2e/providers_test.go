@@ -67,6 +67,16 @@ func (f *fakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(401)
 		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s. You can find your API key at https://platform.openai.com.","type":"invalid_request_error","code":"invalid_api_key"}}`, key)
 		return
+	case strings.Contains(input, "[[fake:echo-key-truncated]]"):
+		// A piece of the key without its sk-: a 503 (retried), then a 401.
+		status, piece := 503, key[3:21]
+		if n > 1 {
+			status, piece = 401, key[5:19]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":{"message":"Key ...%s... is not valid for this project","type":"invalid_request_error"}}`, piece)
+		return
 	case strings.Contains(input, "[[fake:429-once]]") && n == 1:
 		w.Header().Set("Retry-After", "2")
 		w.Header().Set("Content-Type", "application/json")
@@ -91,6 +101,10 @@ func (f *fakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	delay := 5 * time.Millisecond
 	if strings.Contains(input, "[[fake:slow]]") {
 		delay = 300 * time.Millisecond
+	}
+	if strings.Contains(input, "[[fake:echo-key-output]]") { // the key split over chunks and flushes
+		answer = `{"answer":"Your key is ` + key + `.","key_points":["` + key[10:30] + `"]}`
+		delay = 150 * time.Millisecond
 	}
 	for i := 0; i < len(answer); i += 8 {
 		select {
