@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,7 +188,9 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, red *ai.Redacto
 
 // scrubbed is err with its text scrubbed by red: what the job records, and
 // what River stores as the attempt's error. A classified error stays an
-// *ai.Error; any other is kept whole unless scrubbing changed its text.
+// *ai.Error, its message also cleared of what the database would reject (a
+// provider's text may hold NUL or invalid UTF-8); any other is kept whole
+// unless scrubbing changed its text.
 func scrubbed(red *ai.Redactor, err error) error {
 	var e *ai.Error
 	if !errors.As(err, &e) {
@@ -197,7 +200,7 @@ func scrubbed(red *ai.Redactor, err error) error {
 		return err
 	}
 	c := *e
-	c.Message = red.Message(e.Message)
+	c.Message = strings.ToValidUTF8(strings.ReplaceAll(red.Message(e.Message), "\x00", ""), "\uFFFD")
 	return &c
 }
 

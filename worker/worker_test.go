@@ -288,6 +288,7 @@ func TestErrorScrubbed(t *testing.T) {
 		{"fails at once", echoed, 1, jobs.StatusFailed, "openai rejected the key ...[REDACTED]..."},
 		{"will retry", retryable, 1, jobs.StatusRetrying, "overloaded for key [REDACTED]"},
 		{"last attempt", retryable, 3, jobs.StatusFailed, "overloaded for key [REDACTED]"},
+		{"bytes the database rejects", &ai.Error{Code: "bad_request", Message: "bad\x00input \xff" + theKey}, 1, jobs.StatusFailed, "badinput \uFFFD[REDACTED]"},
 	}
 	for _, db := range []string{"sqlite", "postgres"} {
 		for _, tt := range tests {
