@@ -19,11 +19,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
 
 // Config configures the API.
 type Config struct {
+	// Auth says who each request comes from, mints and checks stream
+	// tokens, and ends the streams of a credential that stops working.
+	// Required, except with OpsOnly.
+	Auth *auth.Service
 	// MaxBody is the largest request body accepted. Defaults to 64 KiB.
 	MaxBody int64
 	// MaxHeader is the largest request line and headers accepted, answered
@@ -76,9 +81,10 @@ const readyTimeout = 2 * time.Second
 
 // Server is the HTTP API.
 type Server struct {
-	svc *jobs.Service
-	cfg Config
-	log *slog.Logger
+	svc  *jobs.Service
+	auth *auth.Service
+	cfg  Config
+	log  *slog.Logger
 
 	// shutdown ends when the server is going away: streams tell their
 	// clients to reconnect and end.
@@ -107,7 +113,7 @@ func New(svc *jobs.Service, cfg Config) *Server {
 	cfg.CablePing = cmp.Or(cfg.CablePing, 3*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	shutdown, shutdownNow := context.WithCancel(context.Background())
-	return &Server{svc: svc, cfg: cfg, log: cfg.Logger, shutdown: shutdown, shutdownNow: shutdownNow,
+	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, shutdown: shutdown, shutdownNow: shutdownNow,
 		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
 }
 
@@ -336,31 +342,31 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// user authenticates the request's API token (header only).
-func (s *Server) user(r *http.Request) (jobs.User, error) {
-	return s.svc.Authenticate(r.Context(), bearer(r))
+// user authenticates the request's bearer credential (header only): an API
+// token or a JWT.
+func (s *Server) user(r *http.Request) (auth.Principal, error) {
+	return s.auth.Authenticate(r.Context(), bearer(r))
 }
 
-// streamUser authenticates a stream request: an API token in the header, or
-// a stream token in ?token= (never an API token in a URL). jobID is the job
-// the stream is for ("" for the user's stream).
-func (s *Server) streamUser(r *http.Request, jobID string) (string, error) {
+// streamUser authenticates a stream request: a bearer credential in the
+// header, or a stream token in ?token= (never an API token in a URL). jobID
+// is the job the stream is for ("" for the user's stream).
+func (s *Server) streamUser(r *http.Request, jobID string) (auth.Principal, error) {
 	if r.Header.Get("Authorization") != "" {
-		u, err := s.user(r)
-		return u.ID, err
+		return s.user(r)
 	}
 	tok := r.URL.Query().Get("token")
 	if tok == "" {
-		return "", jobs.ErrUnauthorized
+		return auth.Principal{}, jobs.ErrUnauthorized
 	}
-	a, err := s.svc.VerifyStreamToken(tok)
+	a, err := s.auth.VerifyStreamToken(r.Context(), tok)
 	if err != nil {
-		return "", jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "the token in the URL must be a valid, unexpired stream token (API tokens go in the Authorization header only)")
+		return auth.Principal{}, err
 	}
 	if a.JobID != "" && a.JobID != jobID {
-		return "", jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "this stream token is for another job")
+		return auth.Principal{}, jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "this stream token is for another job")
 	}
-	return a.UserID, nil
+	return a.Principal, nil
 }
 
 // readyBody is /readyz's answer. Status is "ready" or "unavailable";

@@ -30,6 +30,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
 
@@ -184,20 +185,20 @@ func offersCableProtocol(r *http.Request) bool {
 // Authorization header, or a stream token in ?token= (never an API token in
 // a URL). scope is the one job a job-scoped stream token allows ("" for any
 // of the user's jobs).
-func (s *Server) cableAuth(r *http.Request) (userID, scope string, err error) {
+func (s *Server) cableAuth(r *http.Request) (p auth.Principal, scope string, err error) {
 	if r.Header.Get("Authorization") != "" {
-		u, err := s.user(r)
-		return u.ID, "", err
+		p, err := s.user(r)
+		return p, "", err
 	}
 	tok := r.URL.Query().Get("token")
 	if tok == "" {
-		return "", "", jobs.ErrUnauthorized
+		return auth.Principal{}, "", jobs.ErrUnauthorized
 	}
-	a, err := s.svc.VerifyStreamToken(tok)
+	a, err := s.auth.VerifyStreamToken(r.Context(), tok)
 	if err != nil {
-		return "", "", err
+		return auth.Principal{}, "", err
 	}
-	return a.UserID, a.JobID, nil
+	return a.Principal, a.JobID, nil
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
@@ -241,7 +242,8 @@ func headerHasToken(r *http.Request, name, token string) bool {
 // token, or too many streams, is answered the ActionCable way, after the
 // upgrade, with a disconnect frame ("unauthorized", no reconnect;
 // "too_many_streams", reconnect), so that the client does (or does not)
-// retry accordingly. After the upgrade nothing is written but WebSocket
+// retry accordingly; so is a credential revoked or expired while the
+// connection is open ("unauthorized"). After the upgrade nothing is written but WebSocket
 // frames: errors are logged.
 func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 	if !isUpgrade(r) {
@@ -259,7 +261,8 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 	if !offersCableProtocol(r) {
 		return jobs.Errorf(jobs.KindMalformed, "unsupported_protocol", "/cable is a WebSocket speaking the %s subprotocol; offer it in Sec-WebSocket-Protocol", cableProtocol)
 	}
-	userID, scope, authErr := s.cableAuth(r)
+	p, scope, authErr := s.cableAuth(r)
+	userID := p.ID
 	if p := jobs.ProblemOf(authErr); p != nil && p.Kind == jobs.KindUnavailable {
 		// Not the client's fault: "unauthorized" would stop it for good.
 		return authErr
@@ -289,8 +292,12 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	defer release()
+	// The connection is told "unauthorized" and closed, within about a
+	// second, when p's credential is revoked or expires.
+	held, unhold := s.auth.Hold(base, p)
+	defer unhold()
 	ctx, cancel := context.WithCancelCause(base)
-	c := &cableConn{s: s, ws: ws, userID: userID, scope: scope, ctx: ctx, cancel: cancel,
+	c := &cableConn{s: s, ws: ws, userID: userID, scope: scope, ctx: ctx, cancel: cancel, authEnded: held.Done(),
 		out: make(chan []byte, cableQueue), subs: map[string]*cableSub{},
 		writeTimeout: max(2*s.cfg.CablePing, 5*time.Second)}
 	c.serve()

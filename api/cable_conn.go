@@ -23,6 +23,9 @@ type cableConn struct {
 	// ctx ends the connection; its cause says why.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// authEnded is closed when the connection's credential is revoked or
+	// expires (nil: never).
+	authEnded <-chan struct{}
 
 	out          chan []byte
 	writeTimeout time.Duration
@@ -88,7 +91,7 @@ func (c *cableConn) readLoop() {
 }
 
 // writeLoop is the only writer of the socket: queued frames, pings (first),
-// and the disconnect on server shutdown.
+// and the disconnect on server shutdown or when the credential ends.
 func (c *cableConn) writeLoop() {
 	ping := time.NewTicker(c.s.cfg.CablePing)
 	defer ping.Stop()
@@ -112,18 +115,27 @@ func (c *cableConn) writeLoop() {
 				return
 			}
 		case <-c.s.shutdown.Done():
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-			err := c.ws.Write(ctx, websocket.MessageText, cableServerRestart)
-			cancel()
-			if err == nil {
-				c.ws.Close(websocket.StatusServiceRestart, "server restart")
-			}
-			c.cancel(context.Canceled)
+			c.goodbye(cableServerRestart, websocket.StatusServiceRestart, "server restart")
+			return
+		case <-c.authEnded:
+			c.goodbye(cableUnauthorized, websocket.StatusPolicyViolation, "unauthorized")
 			return
 		case <-c.ctx.Done():
 			return
 		}
 	}
+}
+
+// goodbye sends a disconnect frame, closes the socket and ends the
+// connection.
+func (c *cableConn) goodbye(frame []byte, code websocket.StatusCode, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+	err := c.ws.Write(ctx, websocket.MessageText, frame)
+	cancel()
+	if err == nil {
+		c.ws.Close(code, reason)
+	}
+	c.cancel(context.Canceled)
 }
 
 // write sends one frame; on failure it ends the connection.

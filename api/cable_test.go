@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/secret"
@@ -111,24 +112,35 @@ func TestCableOriginAllowed(t *testing.T) {
 // cableEnv is an API server on a real SQLite store whose jobs the test
 // drives itself through the worker's side of jobs.Service (no queue).
 type cableEnv struct {
-	t   *testing.T
-	st  *store.Store
-	svc *jobs.Service
-	srv *Server
-	hs  *httptest.Server
+	t    *testing.T
+	st   *store.Store
+	svc  *jobs.Service
+	auth *auth.Service
+	srv  *Server
+	hs   *httptest.Server
 }
 
 func newCableEnv(t *testing.T, cfg Config) *cableEnv {
 	t.Helper()
 	st := jobstest.Store(t, "sqlite", nil)
 	svc := jobstest.Service(t, st, jobs.Config{})
+	keys, err := secret.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth = auth.New(st, auth.Config{Keys: keys, Recheck: 100 * time.Millisecond})
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); cfg.Auth.Run(ctx) }()
 	srv := New(svc, cfg)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Shutdown()
 		hs.Close()
+		stop()
+		<-ran
 	})
-	return &cableEnv{t: t, st: st, svc: svc, srv: srv, hs: hs}
+	return &cableEnv{t: t, st: st, svc: svc, auth: cfg.Auth, srv: srv, hs: hs}
 }
 
 func (e *cableEnv) user(name string) (jobs.User, string) {
@@ -138,11 +150,21 @@ func (e *cableEnv) user(name string) (jobs.User, string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	tok := secret.NewAPIToken()
-	if err := e.st.AddToken(ctx, u.ID, secret.HashToken(tok)); err != nil {
+	tok, _, err := e.auth.CreateToken(ctx, u.ID, auth.NewToken{})
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	return u, tok
+}
+
+// principal is who tok says it is.
+func (e *cableEnv) principal(tok string) auth.Principal {
+	e.t.Helper()
+	p, err := e.auth.Authenticate(context.Background(), tok)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }
 
 func (e *cableEnv) submit(u jobs.User) jobs.Job {
@@ -493,8 +515,8 @@ func TestCableAuth(t *testing.T) {
 	e := newCableEnv(t, Config{})
 	u, tok := e.user("hal")
 	j, k := e.submit(u), e.submit(u)
-	jobTok, _ := e.svc.StreamToken(u.ID, j.ID)
-	userTok, _ := e.svc.StreamToken(u.ID, "")
+	jobTok, _ := e.auth.StreamToken(e.principal(tok), j.ID)
+	userTok, _ := e.auth.StreamToken(e.principal(tok), "")
 
 	for name, c := range map[string]struct {
 		query  string
@@ -699,5 +721,31 @@ func TestCableSnapshotBurst(t *testing.T) {
 			t.Fatalf("unexpected or repeated snapshot of %s", j.ID)
 		}
 		delete(want, j.ID)
+	}
+}
+
+// TestCableCredentialRevoked: a connection opened with a token, and one
+// opened with a stream token minted from it, are told "unauthorized" and
+// closed soon after the token is revoked; a new one is refused.
+func TestCableCredentialRevoked(t *testing.T) {
+	e := newCableEnv(t, Config{})
+	_, tok := e.user("max")
+	userTok, _ := e.auth.StreamToken(e.principal(tok), "")
+	direct := e.mustDial("", bearerHeader(tok))
+	direct.welcome()
+	viaStream := e.mustDial("?token="+userTok, nil)
+	viaStream.welcome()
+	p := e.principal(tok)
+	if _, err := e.auth.Revoke(context.Background(), p.Credential); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*cableClient{"bearer": direct, "stream token": viaStream} {
+		if f := c.next(); f.raw != `{"type":"disconnect","reason":"unauthorized","reconnect":false}` {
+			t.Errorf("%s: got %s after the revocation, want disconnect unauthorized", name, f.raw)
+		}
+	}
+	again := e.mustDial("?token="+userTok, nil)
+	if f := again.next(); f.Reason != "unauthorized" {
+		t.Errorf("a stream token of a revoked token: got %s", f.raw)
 	}
 }

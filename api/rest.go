@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
 
@@ -21,8 +22,9 @@ type jobView struct {
 	StreamToken string `json:"stream_token,omitempty"`
 }
 
-func (s *Server) view(j jobs.Job) jobView {
-	tok, _ := s.svc.StreamToken(j.UserID, j.ID)
+// view is j for p, with a stream token minted from p's credential.
+func (s *Server) view(p auth.Principal, j jobs.Job) jobView {
+	tok, _ := s.auth.StreamToken(p, j.ID)
 	return jobView{Job: j, StreamToken: tok}
 }
 
@@ -82,7 +84,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if wait := s.limits.allowSubmit(u.ID); wait > 0 {
 		return &jobs.Problem{Kind: jobs.KindLimited, Code: "rate_limited", Message: "too many submits; slow down", RetryAfter: wait}
 	}
-	job, created, err := s.svc.Submit(r.Context(), u, req)
+	job, created, err := s.svc.Submit(r.Context(), u.User, req)
 	if err != nil {
 		return err
 	}
@@ -94,7 +96,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, status, struct {
 		Message string `json:"message"`
 		jobView
-	}{"AI request queued for processing", s.view(job)})
+	}{"AI request queued for processing", s.view(u, job)})
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
@@ -129,7 +131,14 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	var job jobs.Job
 	if wait > 0 && since >= 0 {
-		job, err = s.svc.Wait(r.Context(), u.ID, id, since, wait)
+		// A long-poll ends early, with a 401, when u's credential is
+		// revoked or expires meanwhile.
+		ctx, release := s.auth.Hold(r.Context(), u)
+		job, err = s.svc.Wait(ctx, u.ID, id, since, wait)
+		if ended := auth.Ended(ctx); ended != nil {
+			err = ended
+		}
+		release()
 	} else {
 		job, err = s.svc.Get(r.Context(), u.ID, id)
 	}
@@ -148,7 +157,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(s.view(job))
+	return json.NewEncoder(w).Encode(s.view(u, job))
 }
 
 // parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".
@@ -213,7 +222,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.view(job))
+	return writeJSON(w, http.StatusOK, s.view(u, job))
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
@@ -221,7 +230,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	usage, err := s.svc.Usage(r.Context(), u)
+	usage, err := s.svc.Usage(r.Context(), u.User)
 	if err != nil {
 		return err
 	}
@@ -233,7 +242,7 @@ func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, exp := s.svc.StreamToken(u.ID, "")
+	tok, exp := s.auth.StreamToken(u, "")
 	return writeJSON(w, http.StatusOK, map[string]any{"stream_token": tok, "expires_at": exp.UTC().Format(time.RFC3339)})
 }
 

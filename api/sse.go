@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
 
@@ -88,10 +89,11 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	userID, err := s.streamUser(r, id)
+	p, err := s.streamUser(r, id)
 	if err != nil {
 		return err
 	}
+	userID := p.ID
 	after, err := parsePosition(r)
 	if err != nil {
 		return err
@@ -105,22 +107,23 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	return s.streamSSE(w, r, userID, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+	return s.streamSSE(w, r, p, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
 		return s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) })
 	})
 }
 
 func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
-	userID, err := s.streamUser(r, "")
+	p, err := s.streamUser(r, "")
 	if err != nil {
 		return err
 	}
+	userID := p.ID
 	after, err := parsePosition(r)
 	if err != nil {
 		return err
 	}
-	return s.streamSSE(w, r, userID, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+	return s.streamSSE(w, r, p, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
 		return s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) })
 	})
@@ -130,15 +133,18 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 // watch until the job ends, the client goes or the server shuts down. Once
 // the stream has begun, an error can no longer be an HTTP status and a JSON
 // body: it ends the stream (EventSource reconnects from its last id) and is
-// logged.
-func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, userID string, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
-	release, err := s.limits.openStream(userID)
+// logged. It also ends, within about a second, when p's credential is
+// revoked or expires.
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, p auth.Principal, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
+	release, err := s.limits.openStream(p.ID)
 	if err != nil {
 		return err
 	}
 	defer release()
 	ctx, cancel := s.streamContext(r)
 	defer cancel()
+	ctx, unhold := s.auth.Hold(ctx, p)
+	defer unhold()
 	sse, err := newSSE(w)
 	if err != nil {
 		return nil // the client is gone before the first byte

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aijobs/aijobs/ai"
 	"github.com/aijobs/aijobs/api"
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/metrics"
@@ -182,12 +183,17 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	working, stopWorking := context.WithCancel(gctx)
 	defer context.AfterFunc(ctx, stopWorking)()
 	g.Go(func() error { return runBroker(serving) })
+	// Who a request comes from; Run ends the streams of revoked or expired
+	// credentials and records when tokens were last used.
+	authn := auth.New(st, auth.Config{Keys: keys, DefaultQuota: f.defaultQuota, Logger: log})
+	g.Go(func() error { return authn.Run(serving) })
 	g.Go(func() error { defer stopServing(); return q.Run(working, f.shutdownTimeout) })
 	var origins []string
 	if f.origins != "" {
 		origins = strings.Split(f.origins, ",")
 	}
 	srv := api.New(svc, api.Config{
+		Auth:           authn,
 		AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
 		SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
 		// /readyz: every check must pass; the body names the first that
@@ -278,8 +284,8 @@ func ensureDemoUser(ctx context.Context, env *Env, log *slog.Logger, st *store.S
 	if err != nil || !created {
 		return err
 	}
-	tok := secret.NewAPIToken()
-	if err := st.AddToken(ctx, u.ID, secret.HashToken(tok)); err != nil {
+	tok, _, err := auth.New(st, auth.Config{}).CreateToken(ctx, u.ID, auth.NewToken{Name: "demo"})
+	if err != nil {
 		return err
 	}
 	path := filepath.Join(dataDir, "demo-token")

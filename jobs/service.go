@@ -45,9 +45,6 @@ type Config struct {
 	// ValidKey checks a user-provided key's shape (the provider package
 	// knows what a key looks like). Defaults to accepting any key.
 	ValidKey func(string) bool
-	// StreamTokenTTL is the least time a stream token stays valid. Defaults
-	// to 1 hour.
-	StreamTokenTTL time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -55,7 +52,6 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.MaxInput = cmp.Or(c.MaxInput, 32<<10)
-	c.StreamTokenTTL = cmp.Or(c.StreamTokenTTL, time.Hour)
 	if c.ValidKey == nil {
 		c.ValidKey = func(string) bool { return true }
 	}
@@ -73,51 +69,17 @@ type Service struct {
 	cfg    Config
 
 	mu sync.Mutex
-	// tokens caches API-token lookups (hash → user) for a few seconds, so a
-	// poll costs one read, not two. Guarded by mu.
-	tokens map[string]cachedUser
 	// finished caches snapshots of terminal jobs, which never change again:
 	// a client polling a finished job costs no read. Guarded by mu.
 	finished map[string]Job
 }
 
-// cacheSize bounds each cache; a full cache is simply emptied.
+// cacheSize bounds the cache; a full cache is simply emptied.
 const cacheSize = 10000
-
-type cachedUser struct {
-	user    User
-	expires time.Time
-}
 
 // NewService returns a Service on store, publishing to broker.
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
-	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), tokens: map[string]cachedUser{}, finished: map[string]Job{}}
-}
-
-// Authenticate returns the user of an API token.
-func (s *Service) Authenticate(ctx context.Context, token string) (User, error) {
-	if token == "" || strings.HasPrefix(token, secret.StreamTokenPrefix) {
-		return User{}, ErrUnauthorized
-	}
-	hash := secret.HashToken(token)
-	now := s.cfg.Now()
-	s.mu.Lock()
-	c, ok := s.tokens[hash]
-	s.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.user, nil
-	}
-	u, err := s.store.UserByToken(ctx, hash)
-	if err != nil {
-		return User{}, err
-	}
-	s.mu.Lock()
-	if len(s.tokens) >= cacheSize {
-		clear(s.tokens)
-	}
-	s.tokens[hash] = cachedUser{user: u, expires: now.Add(10 * time.Second)}
-	s.mu.Unlock()
-	return u, nil
+	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), finished: map[string]Job{}}
 }
 
 // SubmitRequest is a new AI request.
@@ -324,39 +286,6 @@ func (s *Service) finish(j *Job, status Status) {
 	now := s.cfg.Now().UTC()
 	j.Status, j.Terminal, j.FinishedAt, j.RetryAt = status, true, &now, nil
 	j.ExpiresAt = now.Add(s.cfg.Retention)
-}
-
-// StreamToken returns a read-only token for the streams of one job of the
-// user (jobID set) or of all the user's jobs, and when it expires. Tokens are
-// stable within an hour-aligned window so a 304 keeps a valid one.
-func (s *Service) StreamToken(userID, jobID string) (string, time.Time) {
-	ttl := s.cfg.StreamTokenTTL
-	exp := s.cfg.Now().Truncate(ttl).Add(2 * ttl)
-	scope := "user:" + userID
-	if jobID != "" {
-		scope = "job:" + jobID + ":" + userID
-	}
-	return s.keys.SignStream(scope, exp), exp
-}
-
-// StreamAccess is what a stream token grants.
-type StreamAccess struct {
-	UserID string
-	// JobID is set when the token is scoped to one job.
-	JobID string
-}
-
-// VerifyStreamToken checks a stream token.
-func (s *Service) VerifyStreamToken(token string) (StreamAccess, error) {
-	scope, err := s.keys.VerifyStream(token, s.cfg.Now())
-	if err != nil {
-		return StreamAccess{}, ErrUnauthorized
-	}
-	if rest, ok := strings.CutPrefix(scope, "job:"); ok {
-		job, user, _ := strings.Cut(rest, ":")
-		return StreamAccess{UserID: user, JobID: job}, nil
-	}
-	return StreamAccess{UserID: strings.TrimPrefix(scope, "user:")}, nil
 }
 
 // Cleanup deletes finished jobs past their expiry, in batches, and says how

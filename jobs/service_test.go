@@ -144,27 +144,6 @@ func TestRetryThenFailOnce(t *testing.T) {
 	}
 }
 
-func TestStreamTokens(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	tok, exp := b.svc.StreamToken("usr_1", "job_1")
-	if time.Until(exp) < time.Hour {
-		t.Errorf("stream token valid only until %v", exp)
-	}
-	a, err := b.svc.VerifyStreamToken(tok)
-	if err != nil || a.UserID != "usr_1" || a.JobID != "job_1" {
-		t.Errorf("verify: %+v %v", a, err)
-	}
-	for _, bad := range []string{"", "st_", "st_abc.def", tok[:len(tok)-2] + "xx", "aj_sometoken"} {
-		if _, err := b.svc.VerifyStreamToken(bad); err == nil {
-			t.Errorf("token %q verified", bad)
-		}
-	}
-	// A stream token is never an API token.
-	_, err = b.svc.Authenticate(context.Background(), tok)
-	mustErr(t, err, jobs.ErrUnauthorized)
-}
-
 func TestWatchUserAfterExpiry(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -87,8 +87,6 @@ type Store interface {
 	Usage(ctx context.Context, userID, day string) (Usage, error)
 	// UserByID reads one user.
 	UserByID(ctx context.Context, id string) (User, error)
-	// UserByToken finds the user of an API token by the token's hash.
-	UserByToken(ctx context.Context, hash string) (User, error)
 	// DeleteExpired deletes up to limit finished jobs whose expires_at has
 	// passed, with their events, and says how many went.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)

@@ -1,7 +1,7 @@
 // Package secret keeps what must never be stored or sent in the clear: users'
-// provider keys are sealed with AES-256-GCM, stream tokens are signed with
-// HMAC-SHA256, and API tokens are stored only as hashes. Both keys derive
-// from one master key.
+// provider keys are sealed with AES-256-GCM and stream tokens are signed with
+// HMAC-SHA256, both with keys derived from one master key. (API tokens, stored
+// only as hashes, are the auth package's.)
 package secret
 
 import (
@@ -155,16 +155,4 @@ func (k *Keys) VerifyStream(token string, now time.Time) (string, error) {
 		return "", errors.New("stream token expired")
 	}
 	return scope, nil
-}
-
-// NewAPIToken returns a new random API token ("aj_" and 43 characters).
-func NewAPIToken() string {
-	return "aj_" + base64.RawURLEncoding.EncodeToString(randomBytes(32))
-}
-
-// HashToken is how API tokens are stored and looked up: SHA-256, hex. The
-// tokens are random 256-bit values, so a plain hash is enough.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
 }

@@ -33,8 +33,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" database/sql driver
 
+	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/queue"
-	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -226,8 +226,8 @@ func MakeUsers(ctx context.Context, dbURL, prefix string, n int, quota int64) ([
 		if err != nil {
 			return nil, err
 		}
-		tok := secret.NewAPIToken()
-		if err := st.AddToken(ctx, u.ID, secret.HashToken(tok)); err != nil {
+		tok, _, err := auth.New(st, auth.Config{}).CreateToken(ctx, u.ID, auth.NewToken{Name: "bench"})
+		if err != nil {
 			return nil, err
 		}
 		users[i] = User{Name: name, Token: tok}
