@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aijobs/aijobs/auth"
@@ -91,5 +94,120 @@ func runTokenCreate(ctx context.Context, env *Env, args []string) error {
 		role = ", admin"
 	}
 	fmt.Fprintf(env.Stderr, "token %s for user %s (%s%s); it is shown only this once, revoke it with: aijobs token revoke %s\n", t.ID, u.Name, note, role, t.ID)
+	return nil
+}
+
+func runTokenList(ctx context.Context, env *Env, args []string) error {
+	var (
+		db   dbFlags
+		user string
+	)
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	db.register(fs)
+	fs.StringVar(&user, "user", "", "only this user's tokens (default: every user's)")
+	if err := parse(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(env.Stderr, "usage: aijobs token list [--user U]")
+		return errUsage
+	}
+	st, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a := auth.New(st, auth.Config{})
+	userID := ""
+	if user != "" {
+		u, err := a.UserByName(ctx, user)
+		if errors.Is(err, auth.ErrUserNotFound) {
+			return fmt.Errorf("no user called %q", user)
+		}
+		if err != nil {
+			return err
+		}
+		userID = u.ID
+	}
+	ts, err := a.Tokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if !env.IsTerminal {
+		// One JSON object per line, for scripts.
+		enc := json.NewEncoder(env.Stdout)
+		for _, t := range ts {
+			if err := enc.Encode(struct {
+				auth.Token
+				Status string `json:"status"`
+			}{t, t.Status(now)}); err != nil {
+				return fmt.Errorf("write token list: %w", err)
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tNAME\tCREATED\tLAST USED\tEXPIRES\tADMIN\tSTATUS")
+	for _, t := range ts {
+		admin := ""
+		if t.Admin {
+			admin = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserName, orDash(t.Name), when(&t.CreatedAt, "-"),
+			when(t.LastUsedAt, "never"), when(t.ExpiresAt, "never"), admin, t.Status(now))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// when formats a time for the token table, or none when it is nil.
+func when(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func runTokenRevoke(ctx context.Context, env *Env, args []string) error {
+	var db dbFlags
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	db.register(fs)
+	err := parse(fs, env, args)
+	if err == nil && fs.NArg() > 1 {
+		// Flags after the id: token revoke tok_… --database-url …
+		rest := fs.Args()
+		err = parse(fs, env, rest[1:])
+		if err == nil && fs.NArg() == 0 {
+			fs.Parse(rest[:1])
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(env.Stderr, "usage: aijobs token revoke [flags] ID   (the id from token list: tok_…)")
+		return errUsage
+	}
+	id := fs.Arg(0)
+	st, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := auth.New(st, auth.Config{}).Revoke(ctx, id)
+	if errors.Is(err, auth.ErrTokenNotFound) {
+		return fmt.Errorf("no token %q (see aijobs token list)", id)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "revoked %s (user %s) at %s; running servers refuse it within a second\n", t.ID, t.UserName, t.RevokedAt.Local().Format(time.RFC3339))
 	return nil
 }

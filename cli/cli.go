@@ -1,6 +1,6 @@
-// Package cli is the aijobs command line: serve, migrate, token create, and
-// the client commands that talk to a server through the HTTP API. main is a
-// thin wrapper around Main so every command can be tested.
+// Package cli is the aijobs command line: serve, migrate, token create, list
+// and revoke, and the client commands that talk to a server through the HTTP
+// API. main is a thin wrapper around Main so every command can be tested.
 package cli
 
 import (
@@ -35,7 +35,9 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":        {"run the API and workers", runServe},
 		"migrate":      {"bring the database schema up to date", runMigrate},
-		"token create": {"create a user if needed and print a new API token", runTokenCreate},
+		"token create": {"create a user if needed and print a new API token (--name, --expires 90d, --admin)", runTokenCreate},
+		"token list":   {"list API tokens: id, user, name, created, last used, expires, admin (never the token)", runTokenList},
+		"token revoke": {"revoke an API token by its id; it stops working within a second", runTokenRevoke},
 		"submit":       {"submit an AI request (--wait to follow it)", runSubmit},
 		"status":       {"print a job's snapshot", runStatus},
 		"watch":        {"follow a job live until it ends", runWatch},
