@@ -140,7 +140,7 @@ type route struct {
 // routes lists every endpoint; openapi.json documents exactly these (a test
 // checks it), plus /metrics and the dashboard at /.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"POST", "/api/v1/ai/proxy", s.submit},
 		{"GET", "/api/v1/jobs/{id}", s.getJob},
 		{"GET", "/api/v1/jobs", s.listJobs},
@@ -156,7 +156,7 @@ func (s *Server) routes() []route {
 		}},
 		{"GET", "/readyz", s.ready},
 		{"GET", "/openapi.json", s.openapi},
-	}
+	}, s.adminRoutes()...)
 }
 
 // Handler returns the routes.
@@ -168,9 +168,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(r.method+" "+r.path, s.adapt(r.h))
 	}
-	mux.Handle("/api/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
-		return jobs.Errorf(jobs.KindNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path)
-	}))
+	mux.Handle("/api/", s.adapt(func(w http.ResponseWriter, r *http.Request) error { return noEndpoint(r) }))
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
@@ -178,6 +176,12 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
 	return s.limitHeader(s.cors(mux))
+}
+
+// noEndpoint is the answer to a path (or method) the API does not have; a
+// non-admin gets exactly it from the admin API too.
+func noEndpoint(r *http.Request) error {
+	return jobs.Errorf(jobs.KindNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path)
 }
 
 // HardMaxHeader is the http.Server MaxHeaderBytes to serve the API with:
@@ -220,7 +224,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Poll-Interval")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)

@@ -184,6 +184,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeJobs(w, r, u.ID, func(j jobs.Job) any { return jobView{Job: j} })
+}
+
+// writeJobs answers a page of a user's jobs (?status, ?limit, ?cursor),
+// each shown by view.
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, userID string, view func(jobs.Job) any) error {
+	var err error
 	q := r.URL.Query()
 	req := jobs.ListRequest{Status: jobs.Status(q.Get("status")), Cursor: q.Get("cursor")}
 	if req.Cursor != "" && !validJobID(req.Cursor) {
@@ -194,13 +201,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 			return jobs.Errorf(jobs.KindInvalid, "invalid_field", "limit must be between 1 and 100")
 		}
 	}
-	list, next, err := s.svc.List(r.Context(), u.ID, req)
+	list, next, err := s.svc.List(r.Context(), userID, req)
 	if err != nil {
 		return err
 	}
-	views := make([]jobView, len(list))
+	views := make([]any, len(list))
 	for i, j := range list {
-		views[i] = jobView{Job: j}
+		views[i] = view(j)
 	}
 	var cursor *string
 	if next != "" {
