@@ -295,9 +295,14 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		p.signal(t, syscall.SIGTERM)
 		// While it drains, /readyz sends traffic elsewhere, the job goes on
 		// and clients still see it move.
-		time.Sleep(100 * time.Millisecond)
-		if r := a.do("GET", "/readyz", nil); r.Status != 503 || !strings.Contains(string(r.Body), "draining") {
-			t.Errorf("/readyz while draining: %d %s, want 503 naming the draining check", r.Status, r.Body)
+		for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+			r := a.do("GET", "/readyz", nil)
+			if r.Status == 503 && strings.Contains(string(r.Body), "draining") {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("/readyz while draining: %d %s, want 503 naming the draining check", r.Status, r.Body)
+			}
 		}
 		seen := a.waitFor(j.ID, 20*time.Second, func(j job) bool { return j.Terminal })
 		took := p.exited(t, 20*time.Second)
