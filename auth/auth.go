@@ -61,6 +61,9 @@ type JWTChecker interface {
 	Check(ctx context.Context, token string) (subject string, admin bool, expires time.Time, err error)
 }
 
+// The package's own verifier is a JWTChecker.
+var _ JWTChecker = (*JWTVerifier)(nil)
+
 // Store is what auth needs from the database. Implementations turn "no
 // rows" into jobs.ErrNotFound and an outage into jobs.ErrUnavailable.
 type Store interface {
