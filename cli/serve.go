@@ -73,6 +73,8 @@ type serveFlags struct {
 	jobTimeout      time.Duration
 	nodeLease       time.Duration
 	defaultQuota    int64
+	jwt             auth.JWTConfig
+	jwtSecret       string
 	origins         string
 	maxStreams      int
 	submitRate      float64
@@ -100,7 +102,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&f.attempts, "max-attempts", 3, "attempts per job")
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "time limit of one attempt")
 	fs.DurationVar(&f.nodeLease, "node-lease", 10*time.Second, "a worker process that has not renewed its lease for this long is dead: its jobs are handed back at once")
-	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user")
+	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user and of a user created by their first JWT")
+	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of your app's JWTs: a bearer JWT's sub is the aijobs user (prefer AIJOBS_JWT_SECRET: a flag shows in ps)")
+	fs.StringVar(&f.jwt.JWKSURL, "jwks-url", "", "URL of your identity provider's JWK set, for RS256/ES256/EdDSA JWTs (keys cached, refreshed, rotated by kid)")
+	fs.StringVar(&f.jwt.Issuer, "jwt-issuer", "", "the iss a JWT must carry (empty: any)")
+	fs.StringVar(&f.jwt.Audience, "jwt-audience", "", "the aud a JWT must carry (empty: any)")
+	fs.StringVar(&f.jwt.AdminClaim, "jwt-admin-claim", "", "a boolean JWT claim that makes its subject an admin (empty: no JWT is an admin)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
 	fs.IntVar(&f.maxStreams, "max-streams", 100, "open streams per user")
 	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
@@ -185,7 +192,16 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	g.Go(func() error { return runBroker(serving) })
 	// Who a request comes from; Run ends the streams of revoked or expired
 	// credentials and records when tokens were last used.
-	authn := auth.New(st, auth.Config{Keys: keys, DefaultQuota: f.defaultQuota, Logger: log})
+	authCfg := auth.Config{Keys: keys, DefaultQuota: f.defaultQuota, Logger: log}
+	if f.jwtSecret != "" || f.jwt.JWKSURL != "" {
+		f.jwt.Secret = []byte(f.jwtSecret)
+		v, err := auth.NewJWTVerifier(serving, f.jwt)
+		if err != nil {
+			return fmt.Errorf("--jwt-secret/--jwks-url: %w", err)
+		}
+		authCfg.JWT = v
+	}
+	authn := auth.New(st, authCfg)
 	g.Go(func() error { return authn.Run(serving) })
 	g.Go(func() error { defer stopServing(); return q.Run(working, f.shutdownTimeout) })
 	var origins []string
