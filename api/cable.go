@@ -6,14 +6,22 @@ package api
 // job snapshots. Each connection has:
 //   - the handler's goroutine, which reads and dispatches client frames;
 //   - one writer goroutine, the only one that writes to the socket: it sends
-//     the queued frames, a ping every Config.CablePing (taken before queued
-//     frames, so pings never wait behind data), and the disconnect on
-//     server shutdown;
-//   - one goroutine per subscription, which follows the job (or the user's
-//     jobs) through jobs.Service and queues snapshots.
-// The outgoing queue is bounded: a client that leaves it full for longer than
-// the write timeout is too slow and is disconnected (it reconnects,
-// resubscribes and gets the current snapshot, so it loses nothing).
+//     the queued frames (welcome, rejections), the feeds' confirmations and
+//     snapshots, a ping every Config.CablePing (taken before anything else,
+//     so pings never wait behind data), and the disconnect on server
+//     shutdown or when the credential ends;
+//   - one goroutine per feed: the subscriptions of a connection to one job,
+//     or to all of the user's jobs, share one feed (cable_conn.go), which
+//     follows through jobs.Service and keeps the latest snapshot of each job.
+//
+// Every subscription holds one of the user's stream slots (--max-streams),
+// as the connection itself does. Snapshots are sent within the user's frame
+// budget (cableFrameRate); above it, and for a client that reads slowly,
+// they coalesce: a subscription gets the latest snapshot of each job. The
+// queue of other frames is bounded: a client that leaves it full, or a write
+// blocked, for longer than the write timeout is too slow and is
+// disconnected (it reconnects, resubscribes and gets the current snapshot,
+// so it loses nothing).
 
 import (
 	"bytes"
@@ -39,14 +47,15 @@ const (
 	cableProtocol = "actioncable-v1-json"
 	// cableChannel is the only channel.
 	cableChannel = "AiJobChannel"
-	// cableQueue is how many frames may wait for a slow client.
+	// cableQueue is how many frames other than the feeds' (welcome,
+	// rejections) may wait for a slow client.
 	cableQueue = 64
 	// cableReadLimit is the largest client frame accepted.
 	cableReadLimit = 64 << 10
 	// cableMaxSubs caps the subscriptions of one connection.
 	cableMaxSubs = 100
-	// cableMaxJobs is how many jobs a subscription to all of a user's jobs
-	// remembers the last snapshot of before it forgets the finished ones.
+	// cableMaxJobs is how many jobs a feed of all of a user's jobs
+	// remembers before it forgets the finished ones already sent.
 	cableMaxJobs = 10000
 )
 
@@ -142,6 +151,17 @@ func cableTypeFrame(rawID json.RawMessage, typ string) []byte {
 	b = append(b, rawID...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
+	return append(b, `"}`...)
+}
+
+// cableRejectFrame is a reject_subscription with the reason (which
+// @rails/actioncable ignores; other clients may show it).
+func cableRejectFrame(rawID json.RawMessage, reason string) []byte {
+	b := make([]byte, 0, len(rawID)+len(reason)+64)
+	b = append(b, `{"identifier":`...)
+	b = append(b, rawID...)
+	b = append(b, `,"type":"reject_subscription","reason":"`...)
+	b = append(b, reason...)
 	return append(b, `"}`...)
 }
 
@@ -298,7 +318,8 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 	defer unhold()
 	ctx, cancel := context.WithCancelCause(base)
 	c := &cableConn{s: s, ws: ws, userID: userID, scope: scope, ctx: ctx, cancel: cancel, authEnded: held.Done(),
-		out: make(chan []byte, cableQueue), subs: map[string]*cableSub{},
+		out: make(chan []byte, cableQueue), ready: make(chan struct{}, 1),
+		subs: map[string]*cableSub{}, feeds: map[string]*cableFeed{},
 		writeTimeout: max(2*s.cfg.CablePing, 5*time.Second)}
 	c.serve()
 	return nil

@@ -1,10 +1,17 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/aijobs/aijobs/jobs"
 )
@@ -150,4 +157,171 @@ func TestOpenStream(t *testing.T) {
 	if n := l.openStreams("a"); n != 0 || len(l.streams) != 1 {
 		t.Fatalf("%d open for a, %d users listed; want 0 and only b", n, len(l.streams))
 	}
+}
+
+// control returns the next frame that is neither a ping nor a snapshot.
+func (c *cableClient) control() cableFrameIn {
+	c.t.Helper()
+	for {
+		if f := c.next(); f.Type != "" {
+			return f
+		}
+	}
+}
+
+// waitOpen waits until user holds want stream slots.
+func waitOpen(t *testing.T, e *cableEnv, user string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := e.srv.limits.openStreams(user)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d stream slots, want %d", user, n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// get sends a GET with the token and returns the response, read.
+func (e *cableEnv) get(ctx context.Context, path, tok string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", e.hs.URL+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// wantTooMany checks a 429 too_many_streams with Retry-After.
+func wantTooMany(t *testing.T, resp *http.Response, body []byte) {
+	t.Helper()
+	var e struct{ Code, Error string }
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != http.StatusTooManyRequests || e.Code != "too_many_streams" || e.Error == "" {
+		t.Fatalf("over the cap: %d %s", resp.StatusCode, body)
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+}
+
+// Long-polls, SSE streams, /cable connections and /cable subscriptions all
+// count against the one cap, and each gives its slot back however it ends:
+// a client that goes away, an answer, an unsubscribe, a closed connection.
+func TestStreamSlots(t *testing.T) {
+	e := newCableEnv(t, Config{MaxStreams: 3})
+	u, tok := e.user("sam")
+	j := e.submit(u) // nobody runs it: it stays queued
+	longPoll := fmt.Sprintf("/api/v1/jobs/%s?wait=30&since=%d", j.ID, j.Seq)
+
+	// Three long-polls fill the cap; the fourth is refused.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 3)
+	for range 3 {
+		go func() { _, _, err := e.get(ctx, longPoll, tok); done <- err }()
+	}
+	waitOpen(t, e, u.ID, 3)
+	resp, body, err := e.get(context.Background(), longPoll, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTooMany(t, resp, body)
+	// A poll without wait holds nothing and still works.
+	if resp, body, _ := e.get(context.Background(), "/api/v1/jobs/"+j.ID, tok); resp.StatusCode != 200 {
+		t.Fatalf("plain poll at the cap: %d %s", resp.StatusCode, body)
+	}
+	cancel() // the clients go away
+	for range 3 {
+		<-done
+	}
+	waitOpen(t, e, u.ID, 0)
+
+	// A long-poll that is answered gives its slot back.
+	j2 := e.submit(u)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		e.svc.Start(context.Background(), j2.ID, 1, "node-a")
+	}()
+	if resp, body, _ := e.get(context.Background(), fmt.Sprintf("/api/v1/jobs/%s?wait=30&since=%d", j2.ID, j2.Seq), tok); resp.StatusCode != 200 {
+		t.Fatalf("answered long-poll: %d %s", resp.StatusCode, body)
+	}
+	waitOpen(t, e, u.ID, 0)
+
+	// SSE: two streams, then the cap is shared with /cable.
+	sctx, scancel := context.WithCancel(context.Background())
+	for range 2 {
+		go e.get(sctx, "/api/v1/events", tok)
+	}
+	waitOpen(t, e, u.ID, 2)
+	c := e.mustDial("", bearerHeader(tok))
+	c.welcome()
+	waitOpen(t, e, u.ID, 3)
+	over := e.mustDial("", bearerHeader(tok))
+	if f := over.next(); f.raw != `{"type":"disconnect","reason":"too_many_streams","reconnect":true}` {
+		t.Fatalf("connection over the cap: %s", f.raw)
+	}
+	all := `{"channel":"AiJobChannel"}`
+	c.send(subscribeFrame(all))
+	if f := c.next(); f.Type != "reject_subscription" || f.Reason != "too_many_streams" || f.Identifier != all {
+		t.Fatalf("subscription over the cap: %s", f.raw)
+	}
+	scancel() // the SSE clients go
+	waitOpen(t, e, u.ID, 1)
+
+	// Each subscription holds a slot, whatever it follows.
+	c.send(subscribeFrame(all))
+	if f := c.control(); f.Type != "confirm_subscription" {
+		t.Fatalf("subscribe: %s", f.raw)
+	}
+	other := `{"channel":"AiJobChannel","x":1}`
+	c.send(subscribeFrame(other))
+	if f := c.control(); f.Type != "confirm_subscription" || f.Identifier != other {
+		t.Fatalf("second subscription: %s", f.raw)
+	}
+	waitOpen(t, e, u.ID, 3)
+	if _, body, _ := e.get(context.Background(), longPoll, tok); !json.Valid(body) {
+		t.Fatalf("long-poll at the cap: %s", body)
+	}
+	c.send(`{"command":"unsubscribe","identifier":` + strconv.Quote(other) + `}`)
+	waitOpen(t, e, u.ID, 2)
+	// A rejected subscription (not found) holds nothing.
+	missing := jobIdentifier("job_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+	c.send(subscribeFrame(missing))
+	if f := c.control(); f.Type != "reject_subscription" || f.Reason != "not_found" {
+		t.Fatalf("subscription to an unknown job: %s", f.raw)
+	}
+	waitOpen(t, e, u.ID, 2)
+	// A job subscription gives its slot back once its job has ended.
+	c.send(subscribeFrame(jobIdentifier(j.ID)))
+	waitOpen(t, e, u.ID, 3)
+	e.run(j.ID, 2)
+	waitOpen(t, e, u.ID, 2)
+	// Closing the connection gives back its slot and its subscriptions'.
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	waitOpen(t, e, u.ID, 0)
+}
+
+// A subscription that a client never unsubscribes holds its slot until
+// the connection goes, even when the client just vanishes.
+func TestStreamSlotsClientVanishes(t *testing.T) {
+	e := newCableEnv(t, Config{MaxStreams: 10})
+	u, tok := e.user("van")
+	c := e.mustDial("", bearerHeader(tok))
+	c.welcome()
+	for i := range 5 {
+		c.send(subscribeFrame(fmt.Sprintf(`{"channel":"AiJobChannel","n":%d}`, i)))
+		c.next()
+	}
+	waitOpen(t, e, u.ID, 6)
+	c.ws.CloseNow() // no close frame: the TCP connection just ends
+	waitOpen(t, e, u.ID, 0)
 }

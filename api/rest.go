@@ -131,14 +131,24 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	var job jobs.Job
 	if wait > 0 && since >= 0 {
-		// A long-poll ends early, with a 401, when u's credential is
-		// revoked or expires meanwhile.
-		ctx, release := s.auth.Hold(r.Context(), u)
+		// A long-poll holds a connection: it takes one of the user's
+		// stream slots until it answers (or the client goes).
+		release, err := s.limits.openStream(u.ID)
+		if err != nil {
+			return err
+		}
+		defer release()
+		// It ends early, with a 401, when u's credential is revoked or
+		// expires meanwhile.
+		ctx, unhold := s.auth.Hold(r.Context(), u)
 		job, err = s.svc.Wait(ctx, u.ID, id, since, wait)
 		if ended := auth.Ended(ctx); ended != nil {
 			err = ended
 		}
-		release()
+		unhold()
+		if err != nil {
+			return err
+		}
 	} else {
 		job, err = s.svc.Get(r.Context(), u.ID, id)
 	}
