@@ -109,7 +109,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&f.jwt.Audience, "jwt-audience", "", "the aud a JWT must carry (empty: any)")
 	fs.StringVar(&f.jwt.AdminClaim, "jwt-admin-claim", "", "a boolean JWT claim that makes its subject an admin (empty: no JWT is an admin)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
-	fs.IntVar(&f.maxStreams, "max-streams", 100, "open streams per user")
+	fs.IntVar(&f.maxStreams, "max-streams", 100, "per user and node: long-polls, SSE streams, /cable connections and /cable subscriptions held open at once (429 too_many_streams above)")
 	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
 	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (a second signal stops at once)")
