@@ -40,8 +40,9 @@ type Config struct {
 	// bursts of SubmitBurst. Defaults to 10 and 20.
 	SubmitRate  float64
 	SubmitBurst int
-	// MaxStreams is how many SSE and WebSocket streams one user may hold
-	// open at once. Defaults to 100.
+	// MaxStreams is how many connection-holding things one user may have
+	// open at once on this node: long-polls, SSE streams, /cable
+	// connections and each /cable subscription. Defaults to 100.
 	MaxStreams int
 	// AllowedOrigins are the browser Origins besides the server's own that
 	// may call the API (CORS) and open /cable ("*" allows any).

@@ -127,7 +127,7 @@ func measure(round int, kind string) result {
 		if *profBin != "" {
 			server, pre = *profBin, []string{"--cpuprofile", filepath.Join(*work, fmt.Sprintf("idle-%s-%d", kind, round))}
 		}
-		p, err = benchutil.StartServerPre(server, pre, dataDir, logPath, "--role", "api", "--max-streams", strconv.Itoa(*n+100))
+		p, err = benchutil.StartServerPre(server, pre, dataDir, logPath, "--role", "api", "--max-streams", strconv.Itoa(2*(*n)+100)) // a /cable connection with one subscription holds two slots
 		benchutil.Check(err)
 		job, err := benchutil.Submit(ctx, benchutil.Client(2), p.URL, tok, benchutil.Input(1))
 		benchutil.Check(err)
