@@ -59,6 +59,13 @@ type Config struct {
 	Ready []Check
 	// Dashboard serves "/" (nil: none).
 	Dashboard http.Handler
+	// RiverUI is River UI (NewRiverUI), served under /riverui/ to admins
+	// only (nil: none). See riverui.go.
+	RiverUI http.Handler
+	// SessionKey signs the admin session cookie of the browser sign-in at
+	// /riverui/ (derive it with secret.Keys.Derive(SessionKeyPurpose));
+	// without it only a Bearer header reaches River UI.
+	SessionKey []byte
 	// Metrics serves "/metrics" (nil: none).
 	Metrics http.Handler
 	// OpsOnly serves only /healthz, /readyz, /openapi.json and /metrics:
@@ -172,6 +179,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/", s.adapt(func(w http.ResponseWriter, r *http.Request) error { return noEndpoint(r) }))
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
+	if s.cfg.RiverUI != nil && !s.cfg.OpsOnly {
+		mux.Handle(riverUIPrefix, s.riverUI())
+		mux.Handle(riverUIPrefix+"/", s.riverUI())
 	}
 	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)

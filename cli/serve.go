@@ -208,10 +208,18 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	if f.origins != "" {
 		origins = strings.Split(f.origins, ",")
 	}
+	// River UI at /riverui/, for admins (a worker serves no UI).
+	var riverUI http.Handler
+	if f.role != "worker" {
+		if riverUI, err = api.NewRiverUI(serving, q.Client(), log); err != nil {
+			return err
+		}
+	}
 	srv := api.New(svc, api.Config{
 		Auth:           authn,
 		AllowedOrigins: origins, MaxStreams: f.maxStreams, Logger: log,
 		SubmitRate: f.submitRate, SubmitBurst: f.submitBurst,
+		RiverUI: riverUI, SessionKey: keys.Derive(api.SessionKeyPurpose),
 		// /readyz: every check must pass; the body names the first that
 		// fails. Add a check here with a name and a func.
 		Ready: []api.Check{

@@ -382,3 +382,8 @@ func (w *worker) NextRetry(job *river.Job[RunArgs]) time.Time {
 func Backoff(attempt int) time.Duration {
 	return min(time.Second<<min(attempt-1, 6), time.Minute)
 }
+
+// Client is the River client that inserts jobs (on SQLite the same one
+// works them; on PostgreSQL it runs on database/sql), for tools that read
+// and manage River's tables, such as River UI.
+func (q *Queue) Client() *river.Client[*sql.Tx] { return q.inserter }

@@ -156,3 +156,8 @@ func (k *Keys) VerifyStream(token string, now time.Time) (string, error) {
 	}
 	return scope, nil
 }
+
+// Derive returns a 256-bit key for purpose (for example "aijobs riverui
+// session v1"), derived from the signing key: a separate HMAC key for each
+// kind of signed value, so that none can pass for another.
+func (k *Keys) Derive(purpose string) []byte { return derive(k.sign, purpose) }
