@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -66,7 +67,9 @@ type Service struct {
 	store  Store
 	broker Broker
 	keys   *secret.Keys
-	cfg    Config
+	// bodyKey keys the hash of an idempotent submit's body.
+	bodyKey []byte
+	cfg     Config
 
 	mu sync.Mutex
 	// finished caches snapshots of terminal jobs, which never change again:
@@ -79,7 +82,8 @@ const cacheSize = 10000
 
 // NewService returns a Service on store, publishing to broker.
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
-	return &Service{store: store, broker: broker, keys: keys, cfg: cfg.withDefaults(), finished: map[string]Job{}}
+	return &Service{store: store, broker: broker, keys: keys, bodyKey: keys.Derive("aijobs request body v1"),
+		cfg: cfg.withDefaults(), finished: map[string]Job{}}
 }
 
 // SubmitRequest is a new AI request.
@@ -126,8 +130,11 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		Day:   day(now), Quota: u.DailyQuota,
 	}
 	if req.RequestID != "" {
-		sum := sha256.Sum256([]byte(req.Input + "\x00" + req.UserKey))
-		nj.RequestKey, nj.BodyHash = req.RequestID, hex.EncodeToString(sum[:])
+		// Keyed, so that the stored hash cannot confirm a guessed user key
+		// offline.
+		mac := hmac.New(sha256.New, s.bodyKey)
+		mac.Write([]byte(req.Input + "\x00" + req.UserKey))
+		nj.RequestKey, nj.BodyHash = req.RequestID, hex.EncodeToString(mac.Sum(nil))
 	}
 	if req.UserKey != "" {
 		nj.SealedKey = s.keys.Seal([]byte(req.UserKey), id)
