@@ -53,16 +53,24 @@ type Principal struct {
 	Expires time.Time
 }
 
-// JWTChecker verifies a bearer JWT. Check returns its subject (the aijobs
-// user's name), whether it carries the admin role, and when it expires; an
-// error refuses it (one matching jobs.ErrUnavailable is a 503, any other a
-// 401).
-type JWTChecker interface {
-	Check(ctx context.Context, token string) (subject string, admin bool, expires time.Time, err error)
+// JWTIdentity is what a verified JWT says about its bearer.
+type JWTIdentity struct {
+	// Subject (sub) is the aijobs user's name.
+	Subject string
+	// Admin is set when the JWT carries the admin role.
+	Admin bool
+	// Expires is the JWT's exp.
+	Expires time.Time
+	// Quota is the daily quota the JWT carries (-1: none; the user keeps
+	// theirs, a new user gets the default).
+	Quota int64
 }
 
-// The package's own verifier is a JWTChecker.
-var _ JWTChecker = (*JWTVerifier)(nil)
+// JWTChecker verifies a bearer JWT. An error refuses it (one matching
+// jobs.ErrUnavailable or ErrJWTUnavailable is a 503, any other a 401).
+type JWTChecker interface {
+	Check(ctx context.Context, token string) (JWTIdentity, error)
+}
 
 // Store is what auth needs from the database. Implementations turn "no
 // rows" into jobs.ErrNotFound and an outage into jobs.ErrUnavailable.
@@ -255,10 +263,11 @@ func (s *Service) authenticateJWT(ctx context.Context, token string) (Principal,
 	if p, ok := s.cached("j:" + hash); ok {
 		return p, nil
 	}
-	sub, admin, exp, err := s.cfg.JWT.Check(ctx, token)
+	id, err := s.cfg.JWT.Check(ctx, token)
 	if err != nil {
 		return Principal{}, jwtProblem(err)
 	}
+	sub, admin, exp := id.Subject, id.Admin, id.Expires
 	if !s.cfg.Now().Before(exp) {
 		return Principal{}, ErrExpired
 	}
@@ -266,12 +275,20 @@ func (s *Service) authenticateJWT(ctx context.Context, token string) (Principal,
 		return Principal{}, jobs.Errorf(jobs.KindUnauthorized, "unauthorized", "the JWT's subject (sub) is not a usable user name: at most 200 characters of UTF-8 text")
 	}
 	u, err := s.st.UserByName(ctx, sub)
-	if errors.Is(err, jobs.ErrNotFound) {
-		u, _, err = s.st.EnsureUser(ctx, sub, s.cfg.DefaultQuota)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		quota := s.cfg.DefaultQuota
+		if id.Quota >= 0 {
+			quota = id.Quota
+		}
+		u, _, err = s.st.EnsureUser(ctx, sub, quota)
 		if err != nil && jobs.ProblemOf(err) == nil {
 			// Another node created it meanwhile (a unique violation): read it.
 			u, err = s.st.UserByName(ctx, sub)
 		}
+	case err == nil && id.Quota >= 0 && id.Quota != u.DailyQuota:
+		// The app's claim sets the quota (a plan changed): it wins.
+		u, err = s.st.SetQuota(ctx, u.ID, id.Quota)
 	}
 	if err != nil {
 		return Principal{}, err

@@ -353,12 +353,12 @@ type checker map[string]struct {
 	err   error
 }
 
-func (c checker) Check(_ context.Context, token string) (string, bool, time.Time, error) {
+func (c checker) Check(_ context.Context, token string) (auth.JWTIdentity, error) {
 	r, ok := c[token]
 	if !ok {
-		return "", false, time.Time{}, fmt.Errorf("%w: unknown", auth.ErrJWTInvalid)
+		return auth.JWTIdentity{}, fmt.Errorf("%w: unknown", auth.ErrJWTInvalid)
 	}
-	return r.sub, r.admin, r.exp, r.err
+	return auth.JWTIdentity{Subject: r.sub, Admin: r.admin, Expires: r.exp, Quota: -1}, r.err
 }
 
 func TestJWTHook(t *testing.T) {

@@ -63,6 +63,10 @@ type JWTConfig struct {
 	// admin when it is JSON true ("" = no JWT is ever admin), e.g.
 	// "aijobs_admin".
 	AdminClaim string
+	// QuotaClaim is the name of a numeric claim that carries the subject's
+	// daily quota, a plan's tier ("" = none: users get the default quota,
+	// which an admin may change).
+	QuotaClaim string
 	// Leeway is the clock skew allowed on exp, nbf and iat (0 = 30 s).
 	Leeway time.Duration
 	// HTTPClient fetches the JWKS (nil = a client with a 5 s timeout).
@@ -73,6 +77,7 @@ type JWTConfig struct {
 type JWTVerifier struct {
 	secret     []byte
 	adminClaim string
+	quotaClaim string
 
 	secretParser *jwt.Parser
 	jwksParser   *jwt.Parser
@@ -107,7 +112,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.Audience != "" {
 		common = append(common, jwt.WithAudience(cfg.Audience))
 	}
-	v := &JWTVerifier{adminClaim: cfg.AdminClaim}
+	v := &JWTVerifier{adminClaim: cfg.AdminClaim, quotaClaim: cfg.QuotaClaim}
 	if len(cfg.Secret) > 0 {
 		v.secret = append([]byte(nil), cfg.Secret...)
 		v.secretParser = jwt.NewParser(append(common, jwt.WithValidMethods([]string{jwtSecretAlg}))...)
@@ -154,10 +159,10 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 // A credential that must be refused yields an error wrapping ErrJWTInvalid
 // whose message is short enough to show the user; keys that cannot be
 // fetched yield one wrapping ErrJWTUnavailable.
-func (v *JWTVerifier) Check(ctx context.Context, token string) (subject string, admin bool, expires time.Time, err error) {
+func (v *JWTVerifier) Check(ctx context.Context, token string) (JWTIdentity, error) {
 	unverified, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
 	if err != nil {
-		return "", false, time.Time{}, jwtInvalid(err)
+		return JWTIdentity{}, jwtInvalid(err)
 	}
 	alg := unverified.Method.Alg()
 
@@ -173,28 +178,32 @@ func (v *JWTVerifier) Check(ctx context.Context, token string) (subject string, 
 		keyFn = v.keyfunc.KeyfuncCtx(ctx)
 	}
 	if !jwtContains(allowed, alg) {
-		return "", false, time.Time{}, &jwtError{msg: fmt.Sprintf("signing algorithm %.20q is not accepted", alg)}
+		return JWTIdentity{}, &jwtError{msg: fmt.Sprintf("signing algorithm %.20q is not accepted", alg)}
 	}
 
 	claims := jwt.MapClaims{}
 	if _, err := parser.ParseWithClaims(token, claims, keyFn); err != nil {
 		if unavailable := (*jwtUnavailableError)(nil); errors.As(err, &unavailable) {
-			return "", false, time.Time{}, unavailable
+			return JWTIdentity{}, unavailable
 		}
-		return "", false, time.Time{}, jwtInvalid(err)
+		return JWTIdentity{}, jwtInvalid(err)
 	}
 	sub, err := claims.GetSubject()
 	if err != nil || sub == "" {
-		return "", false, time.Time{}, &jwtError{msg: "token has no subject (sub)", cause: err}
+		return JWTIdentity{}, &jwtError{msg: "token has no subject (sub)", cause: err}
 	}
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
-		return "", false, time.Time{}, &jwtError{msg: "token has no expiry (exp)", cause: err}
+		return JWTIdentity{}, &jwtError{msg: "token has no expiry (exp)", cause: err}
 	}
+	id := JWTIdentity{Subject: sub, Expires: exp.Time, Quota: -1}
 	if v.adminClaim != "" {
-		admin, _ = claims[v.adminClaim].(bool)
+		id.Admin, _ = claims[v.adminClaim].(bool)
 	}
-	return sub, admin, exp.Time, nil
+	if q, ok := claims[v.quotaClaim].(float64); ok && v.quotaClaim != "" && q >= 0 && q == float64(int64(q)) {
+		id.Quota = int64(q)
+	}
+	return id, nil
 }
 
 // LooksLikeJWT reports whether a bearer credential has the shape of a JWT

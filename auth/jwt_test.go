@@ -312,7 +312,8 @@ func TestJWTCheck(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := verifiers[tc.verifier]
-			sub, admin, exp, err := v.Check(t.Context(), tc.token)
+			id, err := v.Check(t.Context(), tc.token)
+			sub, admin, exp := id.Subject, id.Admin, id.Expires
 			if msg := jwtCheckErr(err, tc.want); msg != "" {
 				t.Fatalf("%s: %s", tc.notice, msg)
 			}
@@ -362,7 +363,7 @@ func TestJWTRotation(t *testing.T) {
 		if st.before != nil {
 			st.before()
 		}
-		_, _, _, err := v.Check(t.Context(), st.token)
+		_, err := v.Check(t.Context(), st.token)
 		if msg := jwtCheckErr(err, st.want); msg != "" {
 			t.Fatalf("%s: %s: %s", st.name, st.notice, msg)
 		}
@@ -380,7 +381,7 @@ func TestJWTRotationBurst(t *testing.T) {
 	oldKey, newKey := jwtNewEC(t, "old"), jwtNewEC(t, "new")
 	srv := jwtNewServer(t, oldKey)
 	v := jwtVerifier(t, JWTConfig{JWKSURL: srv.URL})
-	if _, _, _, err := v.Check(t.Context(), jwtSign(t, jwt.SigningMethodES256, oldKey.priv, oldKey.kid, jwtClaims(nil))); err != nil {
+	if _, err := v.Check(t.Context(), jwtSign(t, jwt.SigningMethodES256, oldKey.priv, oldKey.kid, jwtClaims(nil))); err != nil {
 		t.Fatal(err)
 	}
 	srv.serve(t, newKey)
@@ -388,7 +389,7 @@ func TestJWTRotationBurst(t *testing.T) {
 	errs := make(chan error, 20)
 	for range cap(errs) {
 		go func() {
-			_, _, _, err := v.Check(t.Context(), tok)
+			_, err := v.Check(t.Context(), tok)
 			errs <- err
 		}()
 	}
@@ -408,7 +409,7 @@ func TestJWTUnavailable(t *testing.T) {
 	srv := jwtNewServer(t, known)
 	v := jwtVerifier(t, JWTConfig{JWKSURL: srv.URL})
 	knownTok := jwtSign(t, jwt.SigningMethodES256, known.priv, known.kid, jwtClaims(nil))
-	if _, _, _, err := v.Check(t.Context(), knownTok); err != nil {
+	if _, err := v.Check(t.Context(), knownTok); err != nil {
 		t.Fatal(err)
 	}
 	srv.Close()
@@ -431,7 +432,7 @@ func TestJWTUnavailable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, _, err := v.Check(t.Context(), tc.token)
+			_, err := v.Check(t.Context(), tc.token)
 			if msg := jwtCheckErr(err, tc.want); msg != "" {
 				t.Fatalf("%s: %s", tc.notice, msg)
 			}
@@ -453,13 +454,13 @@ func TestJWTStartupUnreachable(t *testing.T) {
 	srv.setStatus(http.StatusServiceUnavailable)
 	v := jwtVerifier(t, JWTConfig{JWKSURL: srv.URL})
 	tok := jwtSign(t, jwt.SigningMethodEdDSA, key.priv, key.kid, jwtClaims(nil))
-	if _, _, _, err := v.Check(t.Context(), tok); !errors.Is(err, ErrJWTUnavailable) {
+	if _, err := v.Check(t.Context(), tok); !errors.Is(err, ErrJWTUnavailable) {
 		t.Fatalf("while the JWKS answers 503: got %v, want ErrJWTUnavailable", err)
 	}
 	srv.setStatus(http.StatusOK)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, _, _, err := v.Check(t.Context(), tok)
+		_, err := v.Check(t.Context(), tok)
 		if err == nil {
 			break
 		}

@@ -93,7 +93,7 @@ func TestJWTLogin(t *testing.T) {
 		kid := keys.rotate(t)
 		secret := "a-shared-secret-of-the-app-32-bytes!"
 		s := startServer(t, db, "--jwt-secret", secret, "--jwks-url", keys.URL, "--jwt-issuer", "https://app.example",
-			"--jwt-audience", "aijobs", "--jwt-admin-claim", "aijobs_admin")
+			"--jwt-audience", "aijobs", "--jwt-admin-claim", "aijobs_admin", "--jwt-quota-claim", "aijobs_quota")
 		hs := func(c jwt.MapClaims) string {
 			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
 			if err != nil {
@@ -129,6 +129,22 @@ func TestJWTLogin(t *testing.T) {
 		}
 		if r := s.client(hs(claims("other", time.Hour))).do("GET", "/api/v1/jobs/"+mine.ID, nil); r.Status != 404 {
 			t.Errorf("another sub reads maya's job: %d, want 404", r.Status)
+		}
+
+		// The app's plan sets the quota: on the first login, and when it changes.
+		limit := func(token string) int64 {
+			var usage struct {
+				RequestsLimit int64 `json:"requests_limit"`
+			}
+			s.client(token).do("GET", "/api/v1/ai/usage", nil).json(t, &usage)
+			return usage.RequestsLimit
+		}
+		if got := limit(hs(claims("pro-user", time.Hour, "aijobs_quota", 500))); got != 500 {
+			t.Errorf("quota from the JWT's claim on first use: %d, want 500", got)
+		}
+		time.Sleep(600 * time.Millisecond) // past the 500-ms credential cache
+		if got := limit(hs(claims("pro-user", time.Hour+time.Second, "aijobs_quota", 1000))); got != 1000 {
+			t.Errorf("quota after the plan changed: %d, want 1000", got)
 		}
 
 		// A rotated key works without a restart.
