@@ -40,6 +40,12 @@ func (p slowProvider) Generate(ctx context.Context, _ ai.Request, emit func(stri
 
 func setup(t *testing.T) (*jobs.Service, *store.Store, jobs.Job) {
 	t.Helper()
+	return setupWith(t, "plan my week")
+}
+
+// setupWith is setup with a job of the given input.
+func setupWith(t *testing.T, input string) (*jobs.Service, *store.Store, jobs.Job) {
+	t.Helper()
 	ctx := context.Background()
 	st := jobstest.Store(t, "sqlite", nil)
 	u, _, err := st.EnsureUser(ctx, "wren", 10)
@@ -47,7 +53,7 @@ func setup(t *testing.T) (*jobs.Service, *store.Store, jobs.Job) {
 		t.Fatal(err)
 	}
 	svc := jobstest.Service(t, st, jobs.Config{})
-	j, _, err := svc.Submit(ctx, u, jobs.SubmitRequest{Input: "plan my week"})
+	j, _, err := svc.Submit(ctx, u, jobs.SubmitRequest{Input: input})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,16 +339,7 @@ func TestServerKeyScrubbed(t *testing.T) {
 	}))
 	t.Cleanup(fake.Close)
 	ctx := context.Background()
-	st := jobstest.Store(t, "sqlite", nil)
-	u, _, err := st.EnsureUser(ctx, "wren", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := jobstest.Service(t, st, jobs.Config{})
-	j, _, err := svc.Submit(ctx, u, jobs.SubmitRequest{Input: "What is the capital of France?"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, st, j := setupWith(t, "What is the capital of France?")
 	p := ai.NewOpenAI(ai.OpenAIConfig{BaseURL: fake.URL + "/v1", APIKey: theServerKey, Model: "m"})
 	w := New(svc, p, Config{FlushEvery: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err := w.Run(ctx, queue.Attempt{JobID: j.ID, Number: 1, Max: 3, Node: "n1"}); err != nil {
