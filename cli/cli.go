@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // Env is how commands read the environment; tests pass their own.
@@ -21,6 +24,9 @@ type Env struct {
 	Getenv func(string) string
 	// IsTerminal reports whether Stdout is a terminal (progress bars).
 	IsTerminal bool
+	// Columns returns the width of the terminal on Stdout, 0 when unknown
+	// ($COLUMNS, then 80, are used). It is called for every redraw.
+	Columns func() int
 	// Terminal opens the controlling terminal, where serve shows the demo
 	// token (never in the log); nil, or an error, means there is none.
 	Terminal func() (io.WriteCloser, error)
@@ -42,6 +48,8 @@ func commands() map[string]command {
 		"status":       {"print a job's snapshot", runStatus},
 		"watch":        {"follow a job live until it ends", runWatch},
 		"cancel":       {"cancel a job", runCancel},
+		"version":      {"print the version of aijobs", runVersion},
+		"help":         {"print this help", nil}, // Main prints the usage
 	}
 }
 
@@ -66,8 +74,17 @@ func Main(ctx context.Context, env *Env, args []string) int {
 			name, rest = args[0]+" "+args[1], args[2:]
 		}
 	}
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(env.Stdout, cmds)
+		return 0
+	case "":
+		usage(env.Stderr, cmds)
+		return 2
+	}
 	cmd, ok := cmds[name]
 	if !ok {
+		fmt.Fprintf(env.Stderr, "aijobs: unknown command %q\n\n", unknown(cmds, args))
 		usage(env.Stderr, cmds)
 		return 2
 	}
@@ -91,6 +108,20 @@ func Main(ctx context.Context, env *Env, args []string) int {
 	}
 }
 
+// unknown names the command of args that does not exist: "token bogus" when
+// "token" starts commands of two words, else the first word.
+func unknown(cmds map[string]command, args []string) string {
+	if len(args) > 1 {
+		for n := range cmds {
+			if strings.HasPrefix(n, args[0]+" ") {
+				return args[0] + " " + args[1]
+			}
+		}
+	}
+	return args[0]
+}
+
+// usage prints the commands and how flags are set.
 func usage(w io.Writer, cmds map[string]command) {
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -133,5 +164,61 @@ func parse(fs *flag.FlagSet, env *Env, args []string) error {
 
 // OSEnv is the Env of a real process.
 func OSEnv(isTerminal bool) *Env {
-	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal, Terminal: openTerminal}
+	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal, Terminal: openTerminal, Columns: stdoutColumns}
+}
+
+// stdoutColumns is the width of the terminal on stdout, 0 if it is none.
+func stdoutColumns() int {
+	w, _, err := term.GetSize(int(os.Stdout.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+// runVersion is `aijobs version`.
+func runVersion(_ context.Context, env *Env, args []string) error {
+	fs := newFlagSet("version", "")
+	if _, err := parseArgs(fs, env, args); err != nil {
+		return err
+	}
+	info, ok := debug.ReadBuildInfo()
+	_, err := fmt.Fprintln(env.Stdout, "aijobs", version(info, ok))
+	return err
+}
+
+// version is the module's version when aijobs was built from a tagged
+// module (go install …@v1.2.3), else the VCS revision and time of the
+// checkout it was built in, else "devel".
+func version(info *debug.BuildInfo, ok bool) string {
+	if !ok || info == nil {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	out := "devel " + rev + dirty
+	if at != "" {
+		out += " (" + at + ")"
+	}
+	return out
 }

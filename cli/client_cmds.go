@@ -281,12 +281,21 @@ func reason(e *jobs.Error, result json.RawMessage) string {
 	return "no reason given"
 }
 
-// terminalWidth is $COLUMNS, or 80.
-func terminalWidth(env *Env) int {
-	if n, err := strconv.Atoi(env.Getenv("COLUMNS")); err == nil && n >= 20 {
-		return n
+// terminalWidth returns what reads the terminal's width: the terminal's
+// own size (env.Columns), else $COLUMNS, else 80. It is called for every
+// redraw, so a resized terminal gets bars that fit.
+func terminalWidth(env *Env) func() int {
+	return func() int {
+		if env.Columns != nil {
+			if n := env.Columns(); n > 0 {
+				return n
+			}
+		}
+		if n, err := strconv.Atoi(env.Getenv("COLUMNS")); err == nil && n > 0 {
+			return n
+		}
+		return 80
 	}
-	return 80
 }
 
 func printJSON(w io.Writer, v any) error {

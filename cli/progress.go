@@ -25,15 +25,25 @@ type jobState struct {
 	progress int
 	retryAt  *time.Time
 	reason   string // why the last attempt failed, while retrying
+	attempt  int    // the attempt whose output is shown
 }
 
-func (s *jobState) apply(ev jobs.Event) {
+// apply folds ev into the state. It reports whether the output starts
+// over: a `status` event `working` of a new attempt, or of the same attempt
+// with an error (the model was asked again after output that did not
+// validate, error.code invalid_output). Output belongs to one attempt.
+func (s *jobState) apply(ev jobs.Event) (restart bool) {
 	if (ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync) && ev.Job != nil {
 		if ev.Type == jobs.EventResync {
 			s.progress = 0
 		}
 		s.status, s.progress, s.retryAt = ev.Job.Status, max(s.progress, ev.Job.Progress), ev.Job.RetryAt
-		return
+		s.attempt = ev.Job.Attempt
+		return false
+	}
+	if ev.Type == jobs.EventStatus && ev.Status == jobs.StatusWorking && ev.Attempt > 0 {
+		restart = ev.Attempt != s.attempt || ev.Error != nil
+		s.attempt = ev.Attempt
 	}
 	if ev.Status != "" {
 		s.status = ev.Status
@@ -45,6 +55,7 @@ func (s *jobState) apply(ev jobs.Event) {
 			s.reason = ev.Error.Message
 		}
 	}
+	return restart
 }
 
 // line renders the state as words: "working 40%", "retrying 40% (next
@@ -107,25 +118,49 @@ const barCells = 20
 
 // barView draws a progress bar on the terminal's last line and the model's
 // output above it as it streams: completed lines scroll up, the line being
-// written shows after the bar.
+// written shows after the bar. When an attempt starts its output over, the
+// interrupted output ends with a marker line and the new output starts on
+// a line of its own.
 type barView struct {
 	w       io.Writer
-	width   int // columns of the terminal
+	columns func() int // the terminal's width, read again for every redraw
+	width   int        // columns of the terminal at this redraw
 	state   jobState
 	partial []rune // the output line being written
+	output  bool   // some output of the current attempt was shown
 }
 
-func newBarView(w io.Writer, width int) *barView {
-	return &barView{w: w, width: max(width, 20)}
+// newBarView returns a bar view on w; columns is called before every
+// redraw, so the bar follows the terminal when it is resized.
+func newBarView(w io.Writer, columns func() int) *barView {
+	return &barView{w: w, columns: columns}
+}
+
+// measure reads the terminal's width for this redraw (at least 20).
+func (v *barView) measure() {
+	v.width = max(v.columns(), 20)
 }
 
 // Event updates the bar and prints the event's output.
 func (v *barView) Event(ev jobs.Event) {
-	v.state.apply(ev)
+	v.measure()
+	restart := v.state.apply(ev)
 	var b strings.Builder
 	b.WriteString("\r\x1b[K") // clear the bar's line
+	if restart && (v.output || len(v.partial) > 0) {
+		v.endLine(&b)
+		why := fmt.Sprintf("attempt %d", v.state.attempt)
+		if ev.Error != nil {
+			why += ": " + sanitize(ev.Error.Code)
+		}
+		b.WriteString(v.fit("--- output starts over (" + why + ") ---"))
+		b.WriteString("\n")
+		v.output = false
+	}
 	if ev.Type == jobs.EventOutput {
+		v.wrap(&b) // the terminal may have narrowed since the last redraw
 		for _, r := range sanitize(ev.Text) {
+			v.output = true
 			if r == '\n' {
 				b.WriteString(string(v.partial))
 				b.WriteString("\n")
@@ -133,26 +168,40 @@ func (v *barView) Event(ev jobs.Event) {
 				continue
 			}
 			v.partial = append(v.partial, r)
-			if len(v.partial) >= v.width-1 { // wrap long lines ourselves
-				b.WriteString(string(v.partial))
-				b.WriteString("\n")
-				v.partial = v.partial[:0]
-			}
+			v.wrap(&b)
 		}
 	}
 	b.WriteString(v.bar())
 	_, _ = io.WriteString(v.w, b.String())
 }
 
-// Done leaves the output's last line and the final bar on the screen.
-func (v *barView) Done() {
-	var b strings.Builder
-	b.WriteString("\r\x1b[K")
+// wrap prints the line being written, a terminal line at a time, while it
+// is as wide as the terminal: long lines are wrapped here, not by the
+// terminal, so the bar can be redrawn in place.
+func (v *barView) wrap(b *strings.Builder) {
+	for len(v.partial) >= v.width-1 {
+		b.WriteString(string(v.partial[:v.width-1]))
+		b.WriteString("\n")
+		v.partial = append(v.partial[:0], v.partial[v.width-1:]...)
+	}
+}
+
+// endLine ends the output line being written, if any.
+func (v *barView) endLine(b *strings.Builder) {
 	if len(v.partial) > 0 {
 		b.WriteString(string(v.partial))
 		b.WriteString("\n")
 		v.partial = v.partial[:0]
 	}
+}
+
+// Done leaves the output's last line and the final bar on the screen.
+func (v *barView) Done() {
+	v.measure()
+	var b strings.Builder
+	b.WriteString("\r\x1b[K")
+	v.wrap(&b)
+	v.endLine(&b)
 	b.WriteString(v.fit(v.label()))
 	b.WriteString("\n")
 	_, _ = io.WriteString(v.w, b.String())

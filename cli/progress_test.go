@@ -57,12 +57,33 @@ func TestBarView(t *testing.T) {
 		{"control characters removed", 60, []jobs.Event{
 			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "a\x1b[31mb\x07c\td\r\u009b0me\x1b]0;pwned\x07f\x1b(0\n"},
 		}, "abc def\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
+		{"a new attempt starts its output over", 60, []jobs.Event{
+			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusQueued}},
+			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 30, Text: "Log every se"},
+			{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Attempt: 1, Progress: 30, Error: &jobs.Error{Code: "timeout", Message: "slow"}},
+			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 2, Progress: 30},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 60, Text: `{ "goal": 1 }`},
+			{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
+		}, "Log every se\n--- output starts over (attempt 2) ---\n{ \"goal\": 1 }\n[████████████████████] completed 100%\n"},
+		{"output that did not validate starts over", 60, []jobs.Event{
+			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusWorking, Attempt: 1}},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "not json\nat all"},
+			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1, Error: &jobs.Error{Code: "invalid_output", Message: "not JSON"}},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "{}"},
+		}, "not json\nat all\n--- output starts over (attempt 1: invalid_output) ---\n{}\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
+		{"the first attempt and a watch that joins late start nothing over", 60, []jobs.Event{
+			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusWorking, Attempt: 2}},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "one "},
+			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 2},
+			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "two"},
+		}, "one two\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
-			v := newBarView(&out, tt.width)
+			v := newBarView(&out, func() int { return tt.width })
 			for _, ev := range tt.events {
 				v.Event(ev)
 			}
@@ -76,6 +97,29 @@ func TestBarView(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBarViewResize: the width is read again for every redraw, so after
+// the terminal narrows no line, the bar or the output being written, is
+// wider than the new width.
+func TestBarViewResize(t *testing.T) {
+	t.Parallel()
+	width := 80
+	var out bytes.Buffer
+	v := newBarView(&out, func() int { return width })
+	v.Event(jobs.Event{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 40, Text: strings.Repeat("y", 50)})
+	out.Reset()
+	width = 30
+	v.Event(jobs.Event{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "z"})
+	v.Done()
+	for _, seg := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if n := len([]rune(strings.TrimPrefix(seg, "\x1b[K"))); n > width-1 {
+			t.Errorf("a line of %d columns on a %d-column terminal: %q", n, width, seg)
+		}
+	}
+	if got, want := screen(out.String()), strings.Repeat("y", 29)+"\n"+strings.Repeat("y", 21)+"z\n"; !strings.HasPrefix(got, want) {
+		t.Errorf("screen %q, want it to start with %q", got, want)
 	}
 }
 

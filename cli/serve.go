@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,6 +151,13 @@ func newLogger(env *Env, format string) *slog.Logger {
 }
 
 func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error {
+	// The port first: a busy one fails here, in one line, before the
+	// database is migrated or River starts. listen closes it on shutdown.
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	defer ln.Close()
 	provider, err := ai.New(f.provider)
 	if err != nil {
 		return err
@@ -239,18 +247,30 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		OpsOnly:   f.role == "worker", // a worker serves only /healthz, /readyz and /metrics
 	})
 	reg.Observe(broker, st)
-	g.Go(func() error { return listen(serving, f.addr, reg.Wrap(srv.Handler()), srv, log) })
-	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", f.addr), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
+	g.Go(func() error { return listen(serving, ln, reg.Wrap(srv.Handler()), srv, log) })
+	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", ln.Addr().String()), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
+	fmt.Fprintln(env.Stderr, listeningLine(ln.Addr(), f.role))
 	return g.Wait()
 }
 
-// listen serves HTTP until ctx ends, then tells streams to reconnect and
-// shuts the server down.
-func listen(ctx context.Context, addr string, h http.Handler, srv *api.Server, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+// listeningLine is what serve prints once it listens: where, and where the
+// dashboard is (a worker serves none). An unspecified address (0.0.0.0,
+// [::]) gets a dashboard URL on localhost, which a browser can open.
+func listeningLine(addr net.Addr, role string) string {
+	a := addr.String()
+	if role == "worker" {
+		return fmt.Sprintf("listening on http://%s (only /healthz, /readyz and /metrics)", a)
 	}
+	dash := a
+	if ta, ok := addr.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		dash = net.JoinHostPort("localhost", strconv.Itoa(ta.Port))
+	}
+	return fmt.Sprintf("listening on http://%s (dashboard at http://%s/)", a, dash)
+}
+
+// listen serves HTTP on ln until ctx ends, then tells streams to reconnect
+// and shuts the server down.
+func listen(ctx context.Context, ln net.Listener, h http.Handler, srv *api.Server, log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -269,7 +289,7 @@ func listen(ctx context.Context, addr string, h http.Handler, srv *api.Server, l
 	srv.Shutdown()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = hs.Shutdown(sctx)
+	err := hs.Shutdown(sctx)
 	srv.Wait(sctx)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down http: %w", err)

@@ -1,5 +1,5 @@
 // Command aijobs runs AI requests as background jobs and follows them. See
-// the README, or run `aijobs` without arguments for the commands.
+// the README, or run `aijobs help` for the commands.
 package main
 
 import (
