@@ -362,6 +362,74 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     await page.setViewportSize({ width: 1100, height: 900 });
   });
 
+  it('fits the jobs table in its card at phone and desktop width while a job runs', async () => {
+    const { page } = env;
+    // A long finished job (a long unbroken request streams a long answer) and a
+    // running one that keeps streaming while the page is measured.
+    const long = `${'Summarize_this_without_any_spaces_'.repeat(40)} and then some more words to wrap`;
+    const shownBefore = (await page.locator('#job-id').textContent()).trim();
+    await page.getByLabel('Your request').fill(long);
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForFunction((prev) => {
+      const t = document.getElementById('job-id').textContent;
+      return t.startsWith('job_') && t !== prev;
+    }, shownBefore);
+    const doneId = (await page.locator('#job-id').textContent()).trim();
+    await waitForText(page, '#job-status', /^completed$/, 60e3);
+    await waitForText(page, `#jobs-body tr[data-job-id="${doneId}"] .badge`, /^completed$/);
+    await page.getByLabel('Your request').fill(`${long} ${SLOW_INPUT}`);
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForFunction((prev) => {
+      const t = document.getElementById('job-id').textContent;
+      return t.startsWith('job_') && t !== prev;
+    }, doneId);
+    const id = (await page.locator('#job-id').textContent()).trim();
+    await waitForText(page, '#job-status', /^working$/, 30e3);
+    await page.waitForFunction(() => document.getElementById('job-output').textContent.length > 0, null, { timeout: 30e3 });
+    const row = page.locator(`#jobs-body tr[data-job-id="${id}"]`);
+    await row.getByRole('button', { name: `Cancel job ${id}` }).waitFor({ state: 'visible' });
+    await page.locator(`#jobs-body tr[data-job-id="${doneId}"]`).waitFor({ state: 'visible' });
+
+    for (const [name, width, height] of [['jobs-phone', 375, 740], ['jobs-desktop', 1440, 900]]) {
+      await page.setViewportSize({ width, height });
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const m = await page.evaluate(() => {
+        const table = document.getElementById('jobs-table');
+        const card = table.closest('.card');
+        const t = table.getBoundingClientRect();
+        const c = card.getBoundingClientRect();
+        const cells = [...table.querySelectorAll('th, td')].map((e) => e.getBoundingClientRect())
+          .filter((r) => r.width > 0);
+        return {
+          tableLeft: t.left, tableRight: t.right, cardLeft: c.left, cardRight: c.right,
+          cellRight: Math.max(...cells.map((r) => r.right)),
+          scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+          cardScroll: card.scrollWidth - card.clientWidth,
+          status: document.getElementById('job-status').textContent,
+          widest: [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`),
+        };
+      });
+      const at = `at ${width}×${height}: ${JSON.stringify(m)}`;
+      assert.equal(m.status, 'working', `the job still runs while measured ${at}`);
+      assert.ok(m.tableRight <= m.cardRight + 0.5 && m.tableLeft >= m.cardLeft - 0.5, `the table is inside its card ${at}`);
+      assert.ok(m.cellRight <= m.cardRight + 0.5, `no cell sticks out of the card ${at}`);
+      assert.ok(m.cardScroll <= 0, `the card does not overflow ${at}`);
+      assert.ok(m.scrollWidth <= m.innerWidth, `no horizontal scrolling of the page ${at}`);
+      // Long ids are cut or wrapped, with the full id at hand.
+      assert.equal(await row.locator('code').getAttribute('title'), id);
+      await row.scrollIntoViewIfNeeded();
+      const file = await shot(name);
+      console.log(`screenshot (${width}×${height}, job running): ${file}`);
+    }
+    await page.setViewportSize({ width: 1100, height: 900 });
+    // Leave no job running for the tests after this one.
+    const cancel = row.getByRole('button', { name: `Cancel job ${id}` });
+    if (await cancel.count()) await cancel.click().catch(() => {});
+    await waitForText(page, '#job-status', /^(cancelled|completed)$/, 30e3);
+  });
+
   it('forgets the token', async () => {
     const { page } = env;
     await page.getByRole('button', { name: 'Forget token' }).click();

@@ -509,6 +509,13 @@ function updateListRow(job) {
   renderJobs();
 }
 
+/** rowError is a failed job's error message for its row, cut to one line (the full text in its title). */
+function rowError(j) {
+  if (j.status !== 'failed' || !j.error || !j.error.message) return null;
+  const msg = String(j.error.message);
+  return h('span', { class: 'row-error', title: msg }, msg);
+}
+
 function renderJobs() {
   const current = state.job && state.job.job_id;
   // Keep keyboard focus on the same control across re-renders.
@@ -526,14 +533,16 @@ function renderJobs() {
         'aria-label': `Cancel job ${j.job_id}` }, 'Cancel'));
     }
     return h('tr', { 'data-job-id': j.job_id, 'data-status': j.status, 'aria-current': j.job_id === current ? 'true' : null },
-      h('td', { 'data-label': 'Job' }, h('span', { class: 'job-cell' },
-        h('code', {}, j.job_id), j.intent ? h('span', { class: 'muted intent' }, ` ${j.intent}`) : null)),
-      h('td', { 'data-label': 'Created' }, h('time', { datetime: j.created_at }, formatTime(j.created_at))),
-      h('td', { 'data-label': 'Status' }, h('span', { class: 'badge', 'data-status': j.status }, j.status)),
-      h('td', { 'data-label': 'Progress' }, h('span', { class: 'progress-cell' },
+      h('td', { 'data-label': 'Job', class: 'col-job' }, h('span', { class: 'job-cell' },
+        h('code', { title: j.job_id }, j.job_id), j.intent ? h('span', { class: 'muted intent' }, ` ${j.intent}`) : null,
+        rowError(j))),
+      h('td', { 'data-label': 'Created', class: 'col-created' },
+        h('time', { datetime: j.created_at, title: j.created_at || null }, formatTime(j.created_at))),
+      h('td', { 'data-label': 'Status', class: 'col-status' }, h('span', { class: 'badge', 'data-status': j.status }, j.status)),
+      h('td', { 'data-label': 'Progress', class: 'col-progress' }, h('span', { class: 'progress-cell' },
         h('progress', { max: '100', value: String(p), 'aria-label': `Progress of job ${j.job_id}` }, `${p}%`),
         h('span', { class: 'progress-text' }, `${p}%`))),
-      h('td', { class: 'actions-cell' }, h('span', { class: 'row-actions' }, actions)));
+      h('td', { class: 'actions-cell col-actions' }, h('span', { class: 'row-actions' }, actions)));
   }));
   el.jobsTable.hidden = state.jobs.length === 0;
   el.jobsEmpty.hidden = state.jobs.length !== 0;
