@@ -10,6 +10,7 @@ import type {
   SubmitResponse,
   Transport,
   Usage,
+  WebSocketConstructor,
 } from './types.js';
 import { watchJob, type JobWatch, type WatchOptions } from './watch.js';
 
@@ -23,7 +24,14 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** An EventSource constructor for SSE; defaults to the global `EventSource` when there is one. */
   EventSource?: EventSourceConstructor;
-  /** Default transport of {@link AiJobsClient.watchJob}: `auto` (SSE first) unless set. */
+  /**
+   * A WebSocket constructor for `/cable`, used by `auto` when there is no EventSource (React Native);
+   * defaults to the global `WebSocket` when there is one.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** The `/cable` URL (without `?token=`); defaults to `{baseUrl}/cable` with `ws(s)://`. */
+  cableUrl?: string;
+  /** Default transport of {@link AiJobsClient.watchJob}: `auto` (SSE, else `/cable`, else long-poll) unless set. */
   transport?: Transport;
   /** Builds a job's SSE URL (without query); defaults to `{baseUrl}/api/v1/jobs/{id}/events`. */
   eventsUrl?: (jobId: string) => string;
@@ -80,7 +88,7 @@ export interface AiJobsClient {
   ready(opts?: CallOptions): Promise<boolean>;
   /** GET /healthz: true when the process is alive. */
   healthy(opts?: CallOptions): Promise<boolean>;
-  /** Follow a job until it is terminal: SSE first, then long-poll, then polling. */
+  /** Follow a job until it is terminal: SSE (or `/cable` without EventSource), then long-poll, then polling. */
   watchJob<Output = unknown>(jobId: string, opts?: WatchOptions<Output>): JobWatch<Output>;
   /** Low level: a request to `{baseUrl}{path}` with the API token; non-2xx (other than `allow`) rejects. */
   request(path: string, init?: RequestInit & { allow?: number[] }): Promise<Response>;

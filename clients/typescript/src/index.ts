@@ -19,3 +19,5 @@ export {
 } from './errors.js';
 export type { AiJobsErrorCode } from './errors.js';
 export type * from './types.js';
+export { connectCable, cableUrl, CABLE_PROTOCOLS } from './cable.js';
+export type { CableConnection, CableHandlers } from './cable.js';

@@ -166,8 +166,26 @@ export interface EventSourceLike {
 /** An `EventSource` constructor. */
 export type EventSourceConstructor = new (url: string, init?: any) => EventSourceLike;
 
-/** How a watch follows a job. `auto`/`sse` start with SSE; each rung falls back to the next: sse → longpoll → poll. */
-export type Transport = 'auto' | 'sse' | 'longpoll' | 'poll';
+/** The part of the WebSocket interface the client needs (browser, React Native, or the `ws` package). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
+}
+
+/** A WebSocket constructor (`new WebSocket(url, protocols)`). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/**
+ * How a watch follows a job. `auto` picks what the platform has: SSE with an EventSource, else the
+ * `/cable` WebSocket (React Native), else long-poll. `sse` and `cable` force a start; each rung falls
+ * back to the next: sse/cable → longpoll → poll.
+ */
+export type Transport = 'auto' | 'sse' | 'cable' | 'longpoll' | 'poll';
 
 /** The rung a watch is on right now. */
-export type ActiveTransport = 'sse' | 'longpoll' | 'poll';
+export type ActiveTransport = 'sse' | 'cable' | 'longpoll' | 'poll';

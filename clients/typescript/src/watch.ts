@@ -1,5 +1,6 @@
 import { AiJobsError } from './errors.js';
 import type { AiJobsClient } from './client.js';
+import { cableUrl, connectCable, type CableConnection } from './cable.js';
 import type {
   ActiveTransport,
   CompletedResult,
@@ -8,6 +9,7 @@ import type {
   Job,
   JobEvent,
   Transport,
+  WebSocketConstructor,
 } from './types.js';
 
 /** Options of {@link AiJobsClient.watchJob}. */
@@ -22,8 +24,14 @@ export interface WatchOptions<Output = unknown> {
   onTransport?: (transport: ActiveTransport, reason?: unknown) => void;
   /** Stops the watch; `done` then rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Where to start: `auto`/`sse` (SSE, then long-poll, then poll), `longpoll` or `poll`. Default: the client's, else `auto`. */
+  /**
+   * Where to start: `auto` (SSE with an EventSource, else `/cable` with a WebSocket, else long-poll),
+   * `sse`, `cable`, `longpoll` or `poll`; each falls back to long-poll, then poll. Default: the
+   * client's, else `auto`.
+   */
   transport?: Transport;
+  /** WebSocket constructor for `/cable`; default the client's, else `globalThis.WebSocket`. Without one, `/cable` is skipped. */
+  WebSocket?: WebSocketConstructor;
   /** EventSource constructor; default the client's, else `globalThis.EventSource`. Without one, SSE is skipped. */
   EventSource?: EventSourceConstructor;
   /** Second argument of `new EventSource(url, init)` (e.g. `{ withCredentials }` or the npm package's `{ fetch }`). */
@@ -45,7 +53,7 @@ export interface WatchOptions<Output = unknown> {
   pollIntervalMs?: number;
   /** Upper bound of the polling backoff in ms (default 30000). */
   maxPollIntervalMs?: number;
-  /** SSE reconnections in a row without an event before falling back to long-poll (default 5). */
+  /** SSE or `/cable` reconnections in a row without an event before falling back to long-poll (default 5). */
   maxReconnects?: number;
   /**
    * When the first SSE connection (opened without a position or from 0, which the server answers at
@@ -163,8 +171,9 @@ function jitter(ms: number): number {
 }
 
 /**
- * Follows one job until it is terminal. SSE first (with `?token=<stream token>`, resuming after a
- * dropped connection from the last seq), long-poll (`?wait=` + `If-None-Match`) when the stream is
+ * Follows one job until it is terminal. SSE first when there is an EventSource (with
+ * `?token=<stream token>`, resuming after a dropped connection from the last seq), else the `/cable`
+ * WebSocket when there is one (ActionCable `AiJobChannel`: React Native), long-poll (`?wait=` + `If-None-Match`) when the stream is
  * refused or keeps failing, plain polling with backoff and jitter when long-poll fails. Stops on
  * `terminal`.
  */
@@ -180,6 +189,7 @@ export function watchJob<Output = unknown>(
   let transport: ActiveTransport | null = null;
   let closed = false;
   let es: EventSourceLike | null = null;
+  let cable: CableConnection | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let watchdog: ReturnType<typeof setTimeout> | undefined;
 
@@ -202,6 +212,7 @@ export function watchJob<Output = unknown>(
     if (timer !== undefined) clearTimeout(timer);
     if (watchdog !== undefined) clearTimeout(watchdog);
     closeEs();
+    closeCable();
     ctl.abort();
     opts.signal?.removeEventListener('abort', onAbort);
   }
@@ -218,6 +229,11 @@ export function watchJob<Output = unknown>(
       }
       es = null;
     }
+  }
+  function closeCable() {
+    const c = cable;
+    cable = null;
+    c?.close();
   }
   function finish(job: Job<Output>) {
     if (closed) return;
@@ -311,11 +327,16 @@ export function watchJob<Output = unknown>(
   let sawEvent = false;
   let failures = 0;
 
-  async function startSse() {
-    const ES: EventSourceConstructor | undefined =
+  function sseImpl(): EventSourceConstructor | undefined {
+    return (
       opts.EventSource ??
       client.options.EventSource ??
-      ((globalThis as { EventSource?: EventSourceConstructor }).EventSource);
+      (globalThis as { EventSource?: EventSourceConstructor }).EventSource
+    );
+  }
+
+  async function startSse() {
+    const ES = sseImpl();
     if (!ES) return startLongPoll(new Error('no EventSource available'));
     let token = opts.streamToken ?? snapshot?.stream_token;
     if (!token) {
@@ -400,6 +421,92 @@ export function watchJob<Output = unknown>(
           }, jitter(Math.min(pollMax, 500 * 2 ** failures)));
         }
         // Otherwise the EventSource reconnects by itself, sending Last-Event-ID.
+      });
+    };
+    connect();
+  }
+
+  // ---- /cable (ActionCable over a WebSocket) -------------------------------
+
+  function webSocketImpl(): WebSocketConstructor | undefined {
+    return (
+      opts.WebSocket ??
+      client.options.WebSocket ??
+      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    );
+  }
+
+  /**
+   * Subscribes to `AiJobChannel` for this job; every message is a snapshot. Reconnects with backoff
+   * on a drop, silence or a `disconnect` with `reconnect: true` (the server sends the current
+   * snapshot on every subscribe, so nothing is missed); long-polls on a reject, on a connection
+   * refused before `welcome`, or after `maxReconnects` failures in a row.
+   */
+  async function startCable(reason?: unknown) {
+    if (closed) return;
+    const WS = webSocketImpl();
+    if (!WS) return startLongPoll(reason ?? new Error('no WebSocket available'));
+    let token = opts.streamToken ?? snapshot?.stream_token;
+    const freshToken = async () => {
+      token = (await client.streamToken({ signal: ctl.signal })).stream_token;
+    };
+    if (!token) {
+      try {
+        await freshToken();
+      } catch (err) {
+        if (closed) return;
+        if (err instanceof AiJobsError && err.status === 401) return fail(err);
+        return startLongPoll(err);
+      }
+    }
+    if (closed) return;
+    setTransport('cable', reason);
+    const identifier = JSON.stringify({ channel: 'AiJobChannel', job_id: jobId });
+    let everWelcomed = false;
+    let cableFailures = 0;
+
+    const retry = (err: unknown, refresh: boolean) => {
+      closeCable();
+      if (closed) return;
+      if (++cableFailures > maxReconnects) return void startLongPoll(err);
+      timer = setTimeout(async () => {
+        timer = undefined;
+        if (refresh) {
+          try {
+            await freshToken();
+          } catch {
+            /* keep the old one; the next failure counts too */
+          }
+        }
+        connect();
+      }, jitter(Math.min(pollMax, 500 * 2 ** cableFailures)));
+    };
+
+    const connect = () => {
+      if (closed) return;
+      cable = connectCable(WS, cableUrl(client.baseUrl, token!, client.options.cableUrl), identifier, {
+        onMessage(m) {
+          cableFailures = 0;
+          if (m && typeof m === 'object' && typeof (m as Job<Output>).seq === 'number') handleSnapshot(m as Job<Output>);
+        },
+        onReject(why) {
+          cable = null;
+          void startLongPoll(new Error(`/cable subscription rejected${why ? ': ' + why : ''}`));
+        },
+        onEnd({ reason: why, reconnect, welcomed, error }) {
+          cable = null;
+          if (closed) return;
+          everWelcomed ||= welcomed;
+          const err = error ?? new Error(`/cable disconnect${why ? ': ' + why : ''}`);
+          // Refused before it ever spoke ActionCable (no /cable, a proxy without upgrades, Origin, 426).
+          if (!everWelcomed && why === undefined) return void startLongPoll(err);
+          // unauthorized: an expired stream token after a while is worth one more; at once it is not.
+          if (!reconnect && why !== undefined) {
+            if (why === 'unauthorized' && everWelcomed) return retry(err, true);
+            return void startLongPoll(err);
+          }
+          retry(err, false);
+        },
       });
     };
     connect();
@@ -490,6 +597,8 @@ export function watchJob<Output = unknown>(
     }
     if (mode === 'poll') return startPoll();
     if (mode === 'longpoll') return startLongPoll();
+    if (mode === 'cable') return startCable();
+    if (mode === 'auto' && !sseImpl() && webSocketImpl()) return startCable(new Error('no EventSource available'));
     return startSse();
   })().catch(fail);
 
