@@ -110,7 +110,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&f.jwt.Audience, "jwt-audience", "", "the aud a JWT must carry (empty: any)")
 	fs.StringVar(&f.jwt.AdminClaim, "jwt-admin-claim", "", "a boolean JWT claim that makes its subject an admin (empty: no JWT is an admin)")
 	fs.StringVar(&f.jwt.QuotaClaim, "jwt-quota-claim", "", "a numeric JWT claim that sets its subject's daily quota, e.g. your plan's tier (empty: --default-quota for new users)")
-	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origins allowed on /cable besides the server's own (* for any)")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated browser Origins (e.g. https://app.example.com) allowed besides the server's own, for CORS on /api/… (browser apps on another origin) and on /cable (* for any)")
 	fs.IntVar(&f.maxStreams, "max-streams", 100, "per user and node: long-polls, SSE streams, /cable connections and /cable subscriptions held open at once (429 too_many_streams above)")
 	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
 	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
