@@ -267,6 +267,8 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     }, goalJobId);
     const id = (await page.locator('#job-id').textContent()).trim();
     await waitForText(page, '#job-status', /^working$/, 30e3);
+    assert.equal(await page.locator('#job-result').evaluate((e) => e.childElementCount), 0,
+      "the previous job's result is not shown under the new, working job");
     // Let some output stream in first: it stays visible after the cancel.
     await page.waitForFunction(() => document.getElementById('job-output').textContent.length > 0 &&
       document.getElementById('job-progress').value > 0, null, { timeout: 30e3 });

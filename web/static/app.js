@@ -235,7 +235,7 @@ function watch(job) {
   state.baseSeq = typeof job.seq === 'number' ? job.seq : 0;
   state.outputAttempt = 0;
   state.announced = '';
-  state.resultShown = '';
+  state.resultShown = null; // matches no job: the previous job's result is cleared
   el.panel.hidden = false;
   el.jobCancel.disabled = false;
   history.replaceState(null, '', `#job=${encodeURIComponent(job.job_id)}`);
