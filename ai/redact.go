@@ -63,17 +63,11 @@ func RedactorFor(p Provider, userKey string) *Redactor {
 	return NewRedactor(keys...)
 }
 
-// Redact returns msg with every echo of each secret (see Redactor), and
-// every token that looks like an API key ("sk-" followed by at least 8
-// letters, digits, '-', '_' or '*', as in a provider's masked
-// "sk-proj-****abcd"), replaced by [REDACTED].
-func Redact(msg string, secrets ...string) string {
-	return NewRedactor(secrets...).Message(msg)
-}
-
 // Message scrubs provider error text: String, and then every token that
-// looks like an API key, whoever's it is (see Redact). Model output gets
-// String only, so that a model explaining key formats is left alone.
+// looks like an API key, whoever's it is ("sk-" followed by at least 8
+// letters, digits, '-', '_' or '*', as in a provider's masked
+// "sk-proj-****abcd"). Model output gets String only, so that a model
+// explaining key formats is left alone.
 func (r *Redactor) Message(msg string) string {
 	return redactSKTokens(r.String(msg))
 }

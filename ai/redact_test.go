@@ -30,8 +30,8 @@ func TestRedact(t *testing.T) {
 		{"sk token at the end", "key=sk-0123456789", nil, "key=[REDACTED]"},
 	}
 	for _, tt := range tests {
-		if got := Redact(tt.msg, tt.secrets...); got != tt.want {
-			t.Errorf("%s: Redact(%q, %q) = %q, want %q", tt.name, tt.msg, tt.secrets, got, tt.want)
+		if got := NewRedactor(tt.secrets...).Message(tt.msg); got != tt.want {
+			t.Errorf("%s: Message(%q) with keys %q = %q, want %q", tt.name, tt.msg, tt.secrets, got, tt.want)
 		}
 	}
 }

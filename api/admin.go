@@ -58,6 +58,15 @@ func (s *Server) userView(r *http.Request, u jobs.User) (adminUserView, error) {
 	return adminUserView{ID: u.ID, Name: u.Name, DailyQuota: u.DailyQuota, Usage: usage}, nil
 }
 
+// writeUser answers with the admin's view of u.
+func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, u jobs.User) error {
+	v, err := s.userView(r, u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
 // tokenView is a token as the admin API shows it; Token (the secret) only
 // in the answer that creates it.
 type tokenView struct {
@@ -99,11 +108,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request, _ auth.Princi
 	if err != nil {
 		return err
 	}
-	v, err := s.userView(r, u)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, v)
+	return s.writeUser(w, r, u)
 }
 
 func (s *Server) adminSetQuota(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
@@ -120,11 +125,7 @@ func (s *Server) adminSetQuota(w http.ResponseWriter, r *http.Request, _ auth.Pr
 	if err != nil {
 		return err
 	}
-	v, err := s.userView(r, u)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, v)
+	return s.writeUser(w, r, u)
 }
 
 func (s *Server) adminTokens(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
