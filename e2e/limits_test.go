@@ -367,3 +367,31 @@ func nextControl(c *cableConn) cableMsg {
 		}
 	}
 }
+
+// TestLimitStreamsDefault is TestLimitStreams with the default cap: a user
+// holds 100 streams, the 101st is refused, and a closed one frees its slot.
+func TestLimitStreamsDefault(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db) // --max-streams at its default, 100
+		a := s.client(s.token("cap"))
+		auth := []string{"Authorization", "Bearer " + a.token}
+		var open []*sseStream
+		for i := 0; i < 100; i++ {
+			st, r := openSSE(t, s.URL+"/api/v1/events", auth...)
+			if st == nil {
+				t.Fatalf("stream %d of the default 100 refused: %d %s", i+1, r.Status, r.Body)
+			}
+			open = append(open, st)
+		}
+		_, r := openSSE(t, s.URL+"/api/v1/events", auth...)
+		wantError(t, r, http.StatusTooManyRequests, "too_many_streams")
+		open[0].close()
+		eventually(t, "a closed stream's slot to come back", func() bool {
+			st, _ := openSSE(t, s.URL+"/api/v1/events", auth...)
+			if st != nil {
+				st.close()
+			}
+			return st != nil
+		})
+	})
+}
