@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // cableRetry is the pause before a feed that failed on a store error
@@ -151,7 +152,7 @@ func (f *cableFeed) pull(n int) (frames [][]byte, sent int) {
 			for _, sub := range f.subs {
 				delete(sub.sent, fj.job.ID)
 			}
-			fj.job, fj.msg = jobs.Job{ID: fj.job.ID, Seq: fj.job.Seq, Terminal: true}, nil
+			fj.job, fj.msg = jobs.Job{Job: jobtype.Job{ID: fj.job.ID, Seq: fj.job.Seq, Terminal: true}}, nil
 		}
 	}
 	if f.head == len(f.queue) {
@@ -238,7 +239,7 @@ func (f *cableFeed) latest(jobID string) (jobs.Job, bool) {
 // which coalesces bursts).
 func (f *cableFeed) absorb(ev jobs.Event) error {
 	if ev.Job != nil {
-		f.update(*ev.Job)
+		f.update(jobs.Job{Job: *ev.Job, UserID: ev.UserID})
 		return nil
 	}
 	prev, known := f.latest(ev.JobID)

@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/aijobs/aijobs/client"
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // demoTokenFile is where `aijobs serve` saves the demo user's API token,
@@ -257,18 +257,18 @@ func follow(ctx context.Context, env *Env, cf *clientFlags, c *client.Client, id
 		return cf.describeErr(err)
 	}
 	switch job.Status {
-	case jobs.StatusCompleted:
+	case jobtype.StatusCompleted:
 		return printRawJSON(env.Stdout, job.Result)
-	case jobs.StatusFailed:
+	case jobtype.StatusFailed:
 		return &exitError{code: 1, msg: fmt.Sprintf("aijobs: job %s failed: %s", id, reason(job.Error, job.Result))}
-	case jobs.StatusCancelled:
+	case jobtype.StatusCancelled:
 		return &exitError{code: 3, msg: fmt.Sprintf("aijobs: job %s was cancelled: %s", id, reason(job.Error, nil))}
 	}
 	return &exitError{code: 1, msg: fmt.Sprintf("aijobs: job %s ended in status %q", id, job.Status)}
 }
 
 // reason renders a job's error as "message (code)".
-func reason(e *jobs.Error, result json.RawMessage) string {
+func reason(e *jobtype.Error, result json.RawMessage) string {
 	if e != nil {
 		return fmt.Sprintf("%s (%s)", e.Message, e.Code)
 	}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // cliServer is a scripted aijobs server for the client commands: every job
@@ -34,8 +34,8 @@ type cliServer struct {
 }
 
 type cliJob struct {
-	events []jobs.Event
-	final  jobs.Job
+	events []jobtype.Event
+	final  jobtype.Job
 }
 
 type cliRequest struct {
@@ -101,8 +101,8 @@ func newCLIServer(t *testing.T) *cliServer {
 			cliJSON(w, http.StatusConflict, map[string]string{"error": "the job has already finished", "code": "job_terminal"})
 		default:
 			snap := j.final
-			snap.Status, snap.Terminal, snap.Seq = jobs.StatusCancelled, true, snap.Seq+1
-			snap.Error = &jobs.Error{Code: "cancelled", Message: "cancelled by the user"}
+			snap.Status, snap.Terminal, snap.Seq = jobtype.StatusCancelled, true, snap.Seq+1
+			snap.Error = &jobtype.Error{Code: "cancelled", Message: "cancelled by the user"}
 			cliJSON(w, http.StatusOK, snap)
 		}
 	})
@@ -136,28 +136,28 @@ func (s *cliServer) add(id, outcome string) string {
 		id = fmt.Sprintf("job_%d", len(s.jobs)+1)
 	}
 	at := time.Date(2026, 11, 28, 19, 0, 0, 0, time.UTC)
-	evs := []jobs.Event{
-		{Type: jobs.EventStatus, Status: jobs.StatusQueued},
-		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 40},
+	evs := []jobtype.Event{
+		{Type: jobtype.EventStatus, Status: jobtype.StatusQueued},
+		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 40},
 		// Output with a line break, a tab and an escape sequence that must
 		// not reach the terminal.
-		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 40, Text: "Hello,\n\tworld \x1b[31mred"},
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 80},
+		{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 40, Text: "Hello,\n\tworld \x1b[31mred"},
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 80},
 	}
-	final := jobs.Job{ID: id, Status: jobs.StatusWorking, Progress: 80, Attempt: 1, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	final := jobtype.Job{ID: id, Status: jobtype.StatusWorking, Progress: 80, Attempt: 1, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
 	switch outcome {
 	case "completed":
-		evs = append(evs, jobs.Event{Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Progress: 100, Intent: jobs.IntentGeneral, Result: cliResult})
-		final.Status, final.Progress, final.Result, final.Intent = jobs.StatusCompleted, 100, cliResult, jobs.IntentGeneral
+		evs = append(evs, jobtype.Event{Type: jobtype.EventCompleted, Status: jobtype.StatusCompleted, Progress: 100, Intent: jobtype.IntentGeneral, Result: cliResult})
+		final.Status, final.Progress, final.Result, final.Intent = jobtype.StatusCompleted, 100, cliResult, jobtype.IntentGeneral
 	case "failed":
-		e := &jobs.Error{Code: "invalid_key", Message: "the provider refused the key"}
-		evs = append(evs, jobs.Event{Type: jobs.EventFailed, Status: jobs.StatusFailed, Progress: 80, Error: e, Result: json.RawMessage(`{"error":"the provider refused the key"}`)})
-		final.Status, final.Error = jobs.StatusFailed, e
+		e := &jobtype.Error{Code: "invalid_key", Message: "the provider refused the key"}
+		evs = append(evs, jobtype.Event{Type: jobtype.EventFailed, Status: jobtype.StatusFailed, Progress: 80, Error: e, Result: json.RawMessage(`{"error":"the provider refused the key"}`)})
+		final.Status, final.Error = jobtype.StatusFailed, e
 	case "cancelled":
-		e := &jobs.Error{Code: "cancelled", Message: "cancelled by the user"}
-		evs = append(evs, jobs.Event{Type: jobs.EventCancelled, Status: jobs.StatusCancelled, Progress: 80, Error: e})
-		final.Status, final.Error = jobs.StatusCancelled, e
+		e := &jobtype.Error{Code: "cancelled", Message: "cancelled by the user"}
+		evs = append(evs, jobtype.Event{Type: jobtype.EventCancelled, Status: jobtype.StatusCancelled, Progress: 80, Error: e})
+		final.Status, final.Error = jobtype.StatusCancelled, e
 	}
 	for i := range evs {
 		evs[i].JobID, evs[i].Seq, evs[i].At, evs[i].Terminal = id, int64(i+1), at, evs[i].Type.Terminal()
@@ -313,7 +313,7 @@ func TestStatus(t *testing.T) {
 	s := newCLIServer(t)
 	got := runCLI(t, s.env(t), false, "status", "job_done")
 	wantRun(t, got, 0, []string{"{\n  \"job_id\": \"job_done\",\n  \"status\": \"completed\",\n  \"terminal\": true,"}, nil)
-	var j jobs.Job
+	var j jobtype.Job
 	if err := json.Unmarshal([]byte(got.stdout), &j); err != nil || j.Seq != 6 {
 		t.Errorf("stdout is not the snapshot (seq %d, %v): %s", j.Seq, err, got.stdout)
 	}

@@ -7,51 +7,31 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // progressView shows a job's events while the CLI follows it. Event is
 // called with each event in order, Done once at the end; both from one
 // goroutine.
 type progressView interface {
-	Event(ev jobs.Event)
+	Event(ev jobtype.Event)
 	Done()
 }
 
-// jobState is what the views show: the status and the progress, which
-// never goes backwards on screen except on a resync.
+// jobState is what the views show: the job folded from its events
+// (jobtype.View) and why its last attempt failed, while it retries.
 type jobState struct {
-	status   jobs.Status
-	progress int
-	retryAt  *time.Time
-	reason   string // why the last attempt failed, while retrying
-	attempt  int    // the attempt whose output is shown
+	view   jobtype.View
+	reason string
 }
 
 // apply folds ev into the state. It reports whether the output starts
-// over: a `status` event `working` of a new attempt, or of the same attempt
-// with an error (the model was asked again after output that did not
-// validate, error.code invalid_output). Output belongs to one attempt.
-func (s *jobState) apply(ev jobs.Event) (restart bool) {
-	if (ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync) && ev.Job != nil {
-		if ev.Type == jobs.EventResync {
-			s.progress = 0
-		}
-		s.status, s.progress, s.retryAt = ev.Job.Status, max(s.progress, ev.Job.Progress), ev.Job.RetryAt
-		s.attempt = ev.Job.Attempt
-		return false
-	}
-	if ev.Type == jobs.EventStatus && ev.Status == jobs.StatusWorking && ev.Attempt > 0 {
-		restart = ev.Attempt != s.attempt || ev.Error != nil
-		s.attempt = ev.Attempt
-	}
-	if ev.Status != "" {
-		s.status = ev.Status
-	}
-	s.progress = max(s.progress, ev.Progress)
-	if ev.Type == jobs.EventStatus || ev.Terminal {
-		s.retryAt, s.reason = ev.RetryAt, ""
-		if ev.Status == jobs.StatusRetrying && ev.Error != nil {
+// over (jobtype.View.Apply): output belongs to one attempt.
+func (s *jobState) apply(ev jobtype.Event) (restart bool) {
+	restart = s.view.Apply(ev)
+	if ev.Type == jobtype.EventStatus || ev.Terminal {
+		s.reason = ""
+		if ev.Status == jobtype.StatusRetrying && ev.Error != nil {
 			s.reason = ev.Error.Message
 		}
 	}
@@ -61,11 +41,12 @@ func (s *jobState) apply(ev jobs.Event) (restart bool) {
 // line renders the state as words: "working 40%", "retrying 40% (next
 // attempt at 19:00:05: provider overloaded)".
 func (s *jobState) line() string {
-	out := fmt.Sprintf("%s %d%%", s.status, s.progress)
-	if s.status == jobs.StatusRetrying {
+	j := &s.view.Job
+	out := fmt.Sprintf("%s %d%%", j.Status, j.Progress)
+	if j.Status == jobtype.StatusRetrying {
 		detail := ""
-		if s.retryAt != nil {
-			detail = "next attempt at " + s.retryAt.Local().Format(time.TimeOnly)
+		if j.RetryAt != nil {
+			detail = "next attempt at " + j.RetryAt.Local().Format(time.TimeOnly)
 		}
 		if s.reason != "" {
 			if detail != "" {
@@ -92,15 +73,15 @@ type lineView struct {
 func newLineView(w io.Writer) *lineView { return &lineView{w: w} }
 
 // Event prints the job's state if it changed enough.
-func (v *lineView) Event(ev jobs.Event) {
+func (v *lineView) Event(ev jobtype.Event) {
 	v.state.apply(ev)
-	s, l := v.state, v.last
-	if v.printed && s.status == l.status && s.progress/10 == l.progress/10 &&
-		s.reason == l.reason && ptrTime(s.retryAt).Equal(ptrTime(l.retryAt)) && (s.progress == 100) == (l.progress == 100) {
+	s, l := v.state.view.Job, v.last.view.Job
+	if v.printed && s.Status == l.Status && s.Progress/10 == l.Progress/10 && v.state.reason == v.last.reason &&
+		ptrTime(s.RetryAt).Equal(ptrTime(l.RetryAt)) && (s.Progress == 100) == (l.Progress == 100) {
 		return
 	}
-	v.printed, v.last = true, s
-	fmt.Fprintln(v.w, s.line())
+	v.printed, v.last = true, v.state
+	fmt.Fprintln(v.w, v.state.line())
 }
 
 func ptrTime(t *time.Time) time.Time {
@@ -142,14 +123,14 @@ func (v *barView) measure() {
 }
 
 // Event updates the bar and prints the event's output.
-func (v *barView) Event(ev jobs.Event) {
+func (v *barView) Event(ev jobtype.Event) {
 	v.measure()
 	restart := v.state.apply(ev)
 	var b strings.Builder
 	b.WriteString("\r\x1b[K") // clear the bar's line
 	if restart && (v.output || len(v.partial) > 0) {
 		v.endLine(&b)
-		why := fmt.Sprintf("attempt %d", v.state.attempt)
+		why := fmt.Sprintf("attempt %d", v.state.view.Job.Attempt)
 		if ev.Error != nil {
 			why += ": " + sanitize(ev.Error.Code)
 		}
@@ -157,7 +138,7 @@ func (v *barView) Event(ev jobs.Event) {
 		b.WriteString("\n")
 		v.output = false
 	}
-	if ev.Type == jobs.EventOutput {
+	if ev.Type == jobtype.EventOutput {
 		v.wrap(&b) // the terminal may have narrowed since the last redraw
 		for _, r := range sanitize(ev.Text) {
 			v.output = true
@@ -221,7 +202,7 @@ func (v *barView) fit(s string) string {
 func (v *barView) label() string {
 	line := v.state.line()
 	cells := min(barCells, max(5, v.width-1-3-utf8.RuneCountInString(line)))
-	filled := min(max(v.state.progress, 0), 100) * cells / 100
+	filled := min(max(v.state.view.Job.Progress, 0), 100) * cells / 100
 	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", cells-filled) + "] " + line
 }
 

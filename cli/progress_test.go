@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 func TestLineView(t *testing.T) {
@@ -14,18 +14,18 @@ func TestLineView(t *testing.T) {
 	retryAt := time.Date(2026, 11, 28, 19, 0, 5, 0, time.Local)
 	var out bytes.Buffer
 	v := newLineView(&out)
-	for _, ev := range []jobs.Event{
-		{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusQueued}},
-		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
-		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "ignored in plain mode"},
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 8}, // same 10% step
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 40},
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 45}, // same step
-		{Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 30}, // never backwards
-		{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Progress: 40, RetryAt: &retryAt, Error: &jobs.Error{Code: "provider_unavailable", Message: "provider \x1b[2Joverloaded"}},
-		{Type: jobs.EventProgress, Status: jobs.StatusRetrying, Progress: 40}, // no change
-		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Progress: 40, Attempt: 2},
-		{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
+	for _, ev := range []jobtype.Event{
+		{Type: jobtype.EventSnapshot, Job: &jobtype.Job{Status: jobtype.StatusQueued}},
+		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
+		{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "ignored in plain mode"},
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 8}, // same 10% step
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 40},
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 45}, // same step
+		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 30}, // never backwards
+		{Type: jobtype.EventStatus, Status: jobtype.StatusRetrying, Progress: 40, RetryAt: &retryAt, Error: &jobtype.Error{Code: "provider_unavailable", Message: "provider \x1b[2Joverloaded"}},
+		{Type: jobtype.EventProgress, Status: jobtype.StatusRetrying, Progress: 40}, // no change
+		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Progress: 40, Attempt: 2},
+		{Type: jobtype.EventCompleted, Terminal: true, Status: jobtype.StatusCompleted, Progress: 100},
 	} {
 		v.Event(ev)
 	}
@@ -41,42 +41,42 @@ func TestBarView(t *testing.T) {
 	tests := []struct {
 		name   string
 		width  int
-		events []jobs.Event
+		events []jobtype.Event
 		want   string // the screen after Done, once carriage returns are applied
 	}{
-		{"output lines scroll above the bar", 60, []jobs.Event{
-			{Type: jobs.EventStatus, Status: jobs.StatusWorking},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "line one\nline "},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "two\npartial"},
-			{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
+		{"output lines scroll above the bar", 60, []jobtype.Event{
+			{Type: jobtype.EventStatus, Status: jobtype.StatusWorking},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 50, Text: "line one\nline "},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 50, Text: "two\npartial"},
+			{Type: jobtype.EventCompleted, Terminal: true, Status: jobtype.StatusCompleted, Progress: 100},
 		}, "line one\nline two\npartial\n[████████████████████] completed 100%\n"},
-		{"long lines wrap at the width", 24, []jobs.Event{
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: strings.Repeat("x", 30)},
-			{Type: jobs.EventFailed, Terminal: true, Status: jobs.StatusFailed, Progress: 10},
+		{"long lines wrap at the width", 24, []jobtype.Event{
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: strings.Repeat("x", 30)},
+			{Type: jobtype.EventFailed, Terminal: true, Status: jobtype.StatusFailed, Progress: 10},
 		}, strings.Repeat("x", 23) + "\n" + strings.Repeat("x", 7) + "\n[█░░░░░░░░░] failed 10%\n"},
-		{"control characters removed", 60, []jobs.Event{
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "a\x1b[31mb\x07c\td\r\u009b0me\x1b]0;pwned\x07f\x1b(0\n"},
+		{"control characters removed", 60, []jobtype.Event{
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "a\x1b[31mb\x07c\td\r\u009b0me\x1b]0;pwned\x07f\x1b(0\n"},
 		}, "abc def\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
-		{"a new attempt starts its output over", 60, []jobs.Event{
-			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusQueued}},
-			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 30, Text: "Log every se"},
-			{Type: jobs.EventStatus, Status: jobs.StatusRetrying, Attempt: 1, Progress: 30, Error: &jobs.Error{Code: "timeout", Message: "slow"}},
-			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 2, Progress: 30},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 60, Text: `{ "goal": 1 }`},
-			{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100},
+		{"a new attempt starts its output over", 60, []jobtype.Event{
+			{Type: jobtype.EventSnapshot, Job: &jobtype.Job{Status: jobtype.StatusQueued}},
+			{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 30, Text: "Log every se"},
+			{Type: jobtype.EventStatus, Status: jobtype.StatusRetrying, Attempt: 1, Progress: 30, Error: &jobtype.Error{Code: "timeout", Message: "slow"}},
+			{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 2, Progress: 30},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 60, Text: `{ "goal": 1 }`},
+			{Type: jobtype.EventCompleted, Terminal: true, Status: jobtype.StatusCompleted, Progress: 100},
 		}, "Log every se\n--- output starts over (attempt 2) ---\n{ \"goal\": 1 }\n[████████████████████] completed 100%\n"},
-		{"output that did not validate starts over", 60, []jobs.Event{
-			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusWorking, Attempt: 1}},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "not json\nat all"},
-			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1, Error: &jobs.Error{Code: "invalid_output", Message: "not JSON"}},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "{}"},
+		{"output that did not validate starts over", 60, []jobtype.Event{
+			{Type: jobtype.EventSnapshot, Job: &jobtype.Job{Status: jobtype.StatusWorking, Attempt: 1}},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "not json\nat all"},
+			{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1, Error: &jobtype.Error{Code: "invalid_output", Message: "not JSON"}},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "{}"},
 		}, "not json\nat all\n--- output starts over (attempt 1: invalid_output) ---\n{}\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
-		{"the first attempt and a watch that joins late start nothing over", 60, []jobs.Event{
-			{Type: jobs.EventSnapshot, Job: &jobs.Job{Status: jobs.StatusWorking, Attempt: 2}},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "one "},
-			{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 2},
-			{Type: jobs.EventOutput, Status: jobs.StatusWorking, Text: "two"},
+		{"the first attempt and a watch that joins late start nothing over", 60, []jobtype.Event{
+			{Type: jobtype.EventSnapshot, Job: &jobtype.Job{Status: jobtype.StatusWorking, Attempt: 2}},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "one "},
+			{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 2},
+			{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "two"},
 		}, "one two\n[░░░░░░░░░░░░░░░░░░░░] working 0%\n"},
 	}
 	for _, tt := range tests {
@@ -108,10 +108,10 @@ func TestBarViewResize(t *testing.T) {
 	width := 80
 	var out bytes.Buffer
 	v := newBarView(&out, func() int { return width })
-	v.Event(jobs.Event{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 40, Text: strings.Repeat("y", 50)})
+	v.Event(jobtype.Event{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 40, Text: strings.Repeat("y", 50)})
 	out.Reset()
 	width = 30
-	v.Event(jobs.Event{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "z"})
+	v.Event(jobtype.Event{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 50, Text: "z"})
 	v.Done()
 	for _, seg := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\r' || r == '\n' }) {
 		if n := len([]rune(strings.TrimPrefix(seg, "\x1b[K"))); n > width-1 {

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // Options configures a Client. A nil *Options means all defaults.
@@ -103,7 +103,7 @@ func New(baseURL, token string, opts *Options) *Client {
 // Job is a job snapshot as the owner sees it: the shared snapshot plus the
 // stream token that the submit response and GET of one job carry.
 type Job struct {
-	jobs.Job
+	jobtype.Job
 	// StreamToken is a short-lived read-only token for this job's stream URLs
 	// (?token=), for clients that cannot send headers (browsers). Empty in
 	// lists and in snapshots built from events.
@@ -139,7 +139,7 @@ type Submitted struct {
 // page of all jobs.
 type ListOptions struct {
 	// Status keeps only jobs in this status; empty means any.
-	Status jobs.Status
+	Status jobtype.Status
 	// Limit is the page size, 1–100; zero means the server's default (20).
 	Limit int
 	// Cursor is the NextCursor of the previous page; empty means the first.
@@ -231,8 +231,8 @@ func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
 }
 
 // Usage returns the caller's usage and quota for the current UTC day.
-func (c *Client) Usage(ctx context.Context) (*jobs.Usage, error) {
-	var u jobs.Usage
+func (c *Client) Usage(ctx context.Context) (*jobtype.Usage, error) {
+	var u jobtype.Usage
 	if _, err := c.call(ctx, http.MethodGet, "/api/v1/ai/usage", nil, &u); err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}

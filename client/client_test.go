@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 func TestSubmit(t *testing.T) {
@@ -23,7 +23,7 @@ func TestSubmit(t *testing.T) {
 		t.Fatalf("first submit: %v", err)
 	}
 	wantEqual(t, "first.Created", first.Created, true)
-	wantEqual(t, "first.Status", first.Status, jobs.StatusQueued)
+	wantEqual(t, "first.Status", first.Status, jobtype.StatusQueued)
 	wantEqual(t, "first.Message", first.Message, "AI request queued for processing")
 	if !strings.HasPrefix(first.ID, "job_") || !strings.HasPrefix(first.StreamToken, "st_") {
 		t.Errorf("first: id %q stream token %q, want job_… and st_…", first.ID, first.StreamToken)
@@ -121,7 +121,7 @@ func TestUnaryCalls(t *testing.T) {
 		wantSlice(t, "listed ids", got, []string{ids[4], ids[3], ids[2], ids[1], ids[0]})
 	})
 	t.Run("list by status", func(t *testing.T) {
-		page, err := c.List(ctx, &ListOptions{Status: jobs.StatusCompleted})
+		page, err := c.List(ctx, &ListOptions{Status: jobtype.StatusCompleted})
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
@@ -140,7 +140,7 @@ func TestUnaryCalls(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Cancel: %v", err)
 		}
-		wantEqual(t, "status", job.Status, jobs.StatusCancelled)
+		wantEqual(t, "status", job.Status, jobtype.StatusCancelled)
 		wantEqual(t, "terminal", job.Terminal, true)
 		_, err = c.Cancel(ctx, ids[0])
 		wantErrIs(t, err, ErrTerminal)
@@ -154,7 +154,7 @@ func TestUnaryCalls(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Usage: %v", err)
 		}
-		want := jobs.Usage{RequestsUsed: 3, RequestsLimit: 100, RequestsRemaining: 97,
+		want := jobtype.Usage{RequestsUsed: 3, RequestsLimit: 100, RequestsRemaining: 97,
 			ResetsAt: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), TokensIn: 30, TokensOut: 40, UserKeyRequests: 1}
 		wantEqual(t, "usage", *u, want)
 	})

@@ -11,12 +11,12 @@
 //	if errors.Is(err, client.ErrQuota) {
 //		// out of requests until the quota resets
 //	}
-//	job, err := c.Watch(ctx, sub.ID, 0, func(ev jobs.Event) {
-//		if ev.Type == jobs.EventOutput {
+//	job, err := c.Watch(ctx, sub.ID, 0, func(ev jobtype.Event) {
+//		if ev.Type == jobtype.EventOutput {
 //			fmt.Print(ev.Text) // the model's output as it streams
 //		}
 //	})
-//	if err == nil && job.Status == jobs.StatusCompleted {
+//	if err == nil && job.Status == jobtype.StatusCompleted {
 //		fmt.Println(string(job.Result))
 //	}
 //

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // exampleServer stands in for `aijobs serve` in the examples: one job that
@@ -15,14 +15,14 @@ import (
 func exampleServer() *httptest.Server {
 	at := time.Date(2026, 11, 28, 19, 0, 0, 0, time.UTC)
 	result := json.RawMessage(`{"intent":"smart_goal","output":{"goal":"Run 5 km"},"text":"Run 5 km by June.","usage_info":{"provider":"offline"}}`)
-	final := jobs.Job{ID: "job_example", Status: jobs.StatusCompleted, Terminal: true, Progress: 100, Seq: 5,
-		Intent: jobs.IntentSmartGoal, Attempt: 1, Result: result, CreatedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour)}
-	events := []jobs.Event{
-		{Type: jobs.EventStatus, Status: jobs.StatusQueued},
-		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
-		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 50, Text: "Run 5 km "},
-		{Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 90, Text: "by June."},
-		{Type: jobs.EventCompleted, Terminal: true, Status: jobs.StatusCompleted, Progress: 100, Intent: jobs.IntentSmartGoal, Result: result},
+	final := jobtype.Job{ID: "job_example", Status: jobtype.StatusCompleted, Terminal: true, Progress: 100, Seq: 5,
+		Intent: jobtype.IntentSmartGoal, Attempt: 1, Result: result, CreatedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour)}
+	events := []jobtype.Event{
+		{Type: jobtype.EventStatus, Status: jobtype.StatusQueued},
+		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
+		{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 50, Text: "Run 5 km "},
+		{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Progress: 90, Text: "by June."},
+		{Type: jobtype.EventCompleted, Terminal: true, Status: jobtype.StatusCompleted, Progress: 100, Intent: jobtype.IntentSmartGoal, Result: result},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/ai/proxy", func(w http.ResponseWriter, r *http.Request) {

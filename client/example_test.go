@@ -7,7 +7,7 @@ import (
 	"log"
 
 	"github.com/aijobs/aijobs/client"
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // Submit an AI request, show its output as it streams, and read the result.
@@ -23,15 +23,15 @@ func Example() {
 	}
 	fmt.Println("submitted", sub.ID, sub.Status)
 
-	job, err := c.Watch(ctx, sub.ID, 0, func(ev jobs.Event) {
-		if ev.Type == jobs.EventOutput {
+	job, err := c.Watch(ctx, sub.ID, 0, func(ev jobtype.Event) {
+		if ev.Type == jobtype.EventOutput {
 			fmt.Printf("%3d%% %q\n", ev.Progress, ev.Text)
 		}
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	var result jobs.Result
+	var result jobtype.Result
 	if err := json.Unmarshal(job.Result, &result); err != nil {
 		log.Fatal(err)
 	}

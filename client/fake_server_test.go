@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // fakeServer is an aijobs server in memory that follows docs/api.md for one
@@ -54,9 +54,9 @@ type fakeServer struct {
 
 // fakeJob is one job of the fake: its snapshot and its event log.
 type fakeJob struct {
-	job         jobs.Job
+	job         jobtype.Job
 	input, key  string
-	events      []jobs.Event
+	events      []jobtype.Event
 	streamToken string
 	// trimmed is the highest seq no longer kept in the log.
 	trimmed int64
@@ -162,20 +162,20 @@ func (f *fakeServer) add(input string) string {
 func (f *fakeServer) addLocked(input, key string) string {
 	now := time.Now().UTC()
 	fj := &fakeJob{
-		job: jobs.Job{
-			ID: randomID("job_"), Status: jobs.StatusQueued, Attempt: 0,
+		job: jobtype.Job{
+			ID: randomID("job_"), Status: jobtype.StatusQueued, Attempt: 0,
 			CreatedAt: now, ExpiresAt: now.Add(7 * 24 * time.Hour),
 		},
 		input: input, key: key, streamToken: randomID("st_"),
 	}
 	f.jobs[fj.job.ID] = fj
 	f.order = append(f.order, fj.job.ID)
-	f.applyLocked(fj, jobs.Event{Type: jobs.EventStatus, Status: jobs.StatusQueued})
+	f.applyLocked(fj, jobtype.Event{Type: jobtype.EventStatus, Status: jobtype.StatusQueued})
 	return fj.job.ID
 }
 
 // emit appends an event to the job's log, as the worker would.
-func (f *fakeServer) emit(id string, ev jobs.Event) {
+func (f *fakeServer) emit(id string, ev jobtype.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fj, ok := f.jobs[id]
@@ -186,28 +186,28 @@ func (f *fakeServer) emit(id string, ev jobs.Event) {
 	f.applyLocked(fj, ev)
 }
 
-func (f *fakeServer) applyLocked(fj *fakeJob, ev jobs.Event) {
+func (f *fakeServer) applyLocked(fj *fakeJob, ev jobtype.Event) {
 	j := &fj.job
 	now := time.Now().UTC()
 	j.Seq++
 	ev.Seq, ev.JobID, ev.At = j.Seq, j.ID, now
 	switch ev.Type {
-	case jobs.EventStatus:
+	case jobtype.EventStatus:
 		j.Status, j.RetryAt = ev.Status, ev.RetryAt
 		if ev.Attempt > 0 {
 			j.Attempt = ev.Attempt
 		}
-		if ev.Status == jobs.StatusWorking && j.StartedAt == nil {
+		if ev.Status == jobtype.StatusWorking && j.StartedAt == nil {
 			j.StartedAt = &now
 		}
-	case jobs.EventProgress:
+	case jobtype.EventProgress:
 		j.Progress = max(j.Progress, ev.Progress)
-	case jobs.EventCompleted:
-		j.Status, j.Progress, j.Result, j.Intent = jobs.StatusCompleted, 100, ev.Result, ev.Intent
-	case jobs.EventFailed:
-		j.Status, j.Error, j.Result = jobs.StatusFailed, ev.Error, ev.Result
-	case jobs.EventCancelled:
-		j.Status, j.Error = jobs.StatusCancelled, ev.Error
+	case jobtype.EventCompleted:
+		j.Status, j.Progress, j.Result, j.Intent = jobtype.StatusCompleted, 100, ev.Result, ev.Intent
+	case jobtype.EventFailed:
+		j.Status, j.Error, j.Result = jobtype.StatusFailed, ev.Error, ev.Result
+	case jobtype.EventCancelled:
+		j.Status, j.Error = jobtype.StatusCancelled, ev.Error
 	}
 	j.Terminal = j.Status.Terminal()
 	if j.Terminal {
@@ -226,14 +226,14 @@ func (f *fakeServer) applyLocked(fj *fakeJob, ev jobs.Event) {
 // script is the rest of a typical successful run after queued (seq 1):
 // working (2), progress 40 (3), output (4), progress 80 (5), output (6),
 // completed (7).
-func script() []jobs.Event {
-	return []jobs.Event{
-		{Type: jobs.EventStatus, Status: jobs.StatusWorking, Attempt: 1},
-		{Type: jobs.EventProgress, Progress: 40},
-		{Type: jobs.EventOutput, Text: "Hello, "},
-		{Type: jobs.EventProgress, Progress: 80},
-		{Type: jobs.EventOutput, Text: "world."},
-		{Type: jobs.EventCompleted, Intent: jobs.IntentGeneral, Result: json.RawMessage(
+func script() []jobtype.Event {
+	return []jobtype.Event{
+		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
+		{Type: jobtype.EventProgress, Progress: 40},
+		{Type: jobtype.EventOutput, Text: "Hello, "},
+		{Type: jobtype.EventProgress, Progress: 80},
+		{Type: jobtype.EventOutput, Text: "world."},
+		{Type: jobtype.EventCompleted, Intent: jobtype.IntentGeneral, Result: json.RawMessage(
 			`{"intent":"general","output":{"answer":"Hello, world."},"text":"Hello, world.","usage_info":{"provider":"offline","model":"offline-1","tokens_in":3,"tokens_out":4,"user_key_used":false}}`)},
 	}
 }
@@ -391,7 +391,7 @@ func (f *fakeServer) get(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeServer) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	status := jobs.Status(q.Get("status"))
+	status := jobtype.Status(q.Get("status"))
 	if status != "" && !status.Valid() {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_field", "unknown status", 0)
 		return
@@ -415,7 +415,7 @@ func (f *fakeServer) list(w http.ResponseWriter, r *http.Request) {
 		start = n
 	}
 	f.mu.Lock()
-	var all []jobs.Job
+	var all []jobtype.Job
 	for _, id := range slices.Backward(f.order) {
 		if j := f.jobs[id].job; status == "" || j.Status == status {
 			all = append(all, j)
@@ -423,9 +423,9 @@ func (f *fakeServer) list(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	page := struct {
-		Jobs       []jobs.Job `json:"jobs"`
-		NextCursor *string    `json:"next_cursor"`
-	}{Jobs: []jobs.Job{}}
+		Jobs       []jobtype.Job `json:"jobs"`
+		NextCursor *string       `json:"next_cursor"`
+	}{Jobs: []jobtype.Job{}}
 	if start < len(all) {
 		end := min(start+limit, len(all))
 		page.Jobs = all[start:end]
@@ -451,13 +451,13 @@ func (f *fakeServer) cancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "job_terminal", "the job has already finished", 0)
 		return
 	}
-	f.applyLocked(fj, jobs.Event{Type: jobs.EventCancelled, Error: &jobs.Error{Code: "cancelled", Message: "cancelled by the user"}})
+	f.applyLocked(fj, jobtype.Event{Type: jobtype.EventCancelled, Error: &jobtype.Error{Code: "cancelled", Message: "cancelled by the user"}})
 	f.mu.Unlock()
 	writeJSON(w, http.StatusOK, f.snapshot(id))
 }
 
 func (f *fakeServer) usage(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, jobs.Usage{
+	writeJSON(w, http.StatusOK, jobtype.Usage{
 		RequestsUsed: 3, RequestsLimit: 100, RequestsRemaining: 97,
 		ResetsAt: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), TokensIn: 30, TokensOut: 40, UserKeyRequests: 1,
 	})
@@ -504,14 +504,14 @@ func (f *fakeServer) events(w http.ResponseWriter, r *http.Request) {
 	// Subscribe (take the change channel) and read the backlog under one
 	// lock: nothing is missed between the two, nothing is sent twice.
 	ch := f.changed
-	var backlog []jobs.Event
+	var backlog []jobtype.Event
 	switch {
 	case !hasPos:
 		snap := fj.job
-		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventSnapshot, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
+		backlog = []jobtype.Event{{JobID: id, Seq: snap.Seq, Type: jobtype.EventSnapshot, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
 	case pos < fj.trimmed:
 		snap := fj.job
-		backlog = []jobs.Event{{JobID: id, Seq: snap.Seq, Type: jobs.EventResync, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
+		backlog = []jobtype.Event{{JobID: id, Seq: snap.Seq, Type: jobtype.EventResync, Terminal: snap.Terminal, At: time.Now().UTC(), Status: snap.Status, Progress: snap.Progress, Job: &snap}}
 	default:
 		for _, ev := range fj.events {
 			if ev.Seq > pos {
@@ -529,7 +529,7 @@ func (f *fakeServer) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "retry: 2000\n\n")
 	sent := 0
-	send := func(evs []jobs.Event) (done bool) {
+	send := func(evs []jobtype.Event) (done bool) {
 		for _, ev := range evs {
 			b, _ := json.Marshal(ev)
 			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", ev.Seq, b)
@@ -555,7 +555,7 @@ func (f *fakeServer) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ch:
 			f.mu.Lock()
-			var next []jobs.Event
+			var next []jobtype.Event
 			for _, ev := range f.jobs[id].events {
 				if ev.Seq > cursor {
 					next = append(next, ev)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // sleepRecorder stands in for the client's sleep: it records every pause
@@ -61,7 +61,7 @@ func testCtx(t *testing.T) context.Context {
 
 // driveOnPark emits the events one by one, each when a long-poll or a
 // stream is waiting for it (signal), so the client sees every version.
-func driveOnPark(t *testing.T, f *fakeServer, id string, signal <-chan struct{}, evs []jobs.Event) {
+func driveOnPark(t *testing.T, f *fakeServer, id string, signal <-chan struct{}, evs []jobtype.Event) {
 	t.Helper()
 	go func() {
 		for _, ev := range evs {
@@ -76,13 +76,13 @@ func driveOnPark(t *testing.T, f *fakeServer, id string, signal <-chan struct{},
 }
 
 // emitAll emits the events at once.
-func emitAll(f *fakeServer, id string, evs []jobs.Event) {
+func emitAll(f *fakeServer, id string, evs []jobtype.Event) {
 	for _, ev := range evs {
 		f.emit(id, ev)
 	}
 }
 
-func seqsOf(evs []jobs.Event) []int64 {
+func seqsOf(evs []jobtype.Event) []int64 {
 	out := make([]int64, len(evs))
 	for i, ev := range evs {
 		out[i] = ev.Seq
@@ -90,8 +90,8 @@ func seqsOf(evs []jobs.Event) []int64 {
 	return out
 }
 
-func typesOf(evs []jobs.Event) []jobs.EventType {
-	out := make([]jobs.EventType, len(evs))
+func typesOf(evs []jobtype.Event) []jobtype.EventType {
+	out := make([]jobtype.EventType, len(evs))
 	for i, ev := range evs {
 		out[i] = ev.Type
 	}
@@ -128,10 +128,10 @@ func wantCompleted(t *testing.T, job *Job, err error) {
 	if err != nil {
 		t.Fatalf("error = %v, want the completed job", err)
 	}
-	if job.Status != jobs.StatusCompleted || !job.Terminal || job.Progress != 100 {
+	if job.Status != jobtype.StatusCompleted || !job.Terminal || job.Progress != 100 {
 		t.Errorf("final job: status %s terminal %v progress %d, want completed true 100", job.Status, job.Terminal, job.Progress)
 	}
-	var res jobs.Result
+	var res jobtype.Result
 	if err := json.Unmarshal(job.Result, &res); err != nil || res.Text != "Hello, world." {
 		t.Errorf("final job result = %s (%v), want text %q", job.Result, err, "Hello, world.")
 	}
@@ -156,7 +156,7 @@ func describe(v any) string {
 
 // emitOnSubscribe emits the events at once when the next stream subscribes
 // to the job's live events.
-func emitOnSubscribe(f *fakeServer, id string, evs []jobs.Event) {
+func emitOnSubscribe(f *fakeServer, id string, evs []jobtype.Event) {
 	go func() {
 		<-f.subscribed
 		emitAll(f, id, evs)
@@ -164,9 +164,9 @@ func emitOnSubscribe(f *fakeServer, id string, evs []jobs.Event) {
 }
 
 // watchAll runs Watch and returns the events it passed on with its result.
-func watchAll(t *testing.T, c *Client, id string, after int64) ([]jobs.Event, *Job, error) {
+func watchAll(t *testing.T, c *Client, id string, after int64) ([]jobtype.Event, *Job, error) {
 	t.Helper()
-	var got []jobs.Event
-	job, err := c.Watch(testCtx(t), id, after, func(ev jobs.Event) { got = append(got, ev) })
+	var got []jobtype.Event
+	job, err := c.Watch(testCtx(t), id, after, func(ev jobtype.Event) { got = append(got, ev) })
 	return got, job, err
 }

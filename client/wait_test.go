@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // TestWaitFollowsLongPolls drives a job while Wait long-polls it: every
@@ -194,13 +194,13 @@ func TestWaitOnFinishedJobReturnsAtOnce(t *testing.T) {
 	f := newFake(t)
 	c, _ := testClient(t, f)
 	id := f.add("hi")
-	emitAll(f, id, []jobs.Event{{Type: jobs.EventFailed, Error: &jobs.Error{Code: "invalid_key", Message: "the key was refused"}}})
+	emitAll(f, id, []jobtype.Event{{Type: jobtype.EventFailed, Error: &jobtype.Error{Code: "invalid_key", Message: "the key was refused"}}})
 	var calls int
 	job, err := c.Wait(testCtx(t), id, func(*Job) { calls++ })
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "status", job.Status, jobs.StatusFailed)
+	wantEqual(t, "status", job.Status, jobtype.StatusFailed)
 	wantEqual(t, "error code", job.Error.Code, "invalid_key")
 	wantEqual(t, "onChange calls", calls, 1)
 	wantEqual(t, "polls", len(f.requestsTo(http.MethodGet, "/api/v1/jobs/"+id)), 1)

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // maxEvent bounds one server-sent event (and one line of the stream).
@@ -42,9 +42,9 @@ var errStalled = errors.New("stream stalled")
 // content type other than text/event-stream, no byte within ten seconds,
 // events that cannot be decoded, or streams that keep ending without an
 // event — makes Watch fall back to long-polling with Wait; onEvent then gets
-// a snapshot event (Type jobs.EventSnapshot, Job set) for each new version.
+// a snapshot event (Type jobtype.EventSnapshot, Job set) for each new version.
 // 401 and 404 end Watch with ErrUnauthorized and ErrNotFound.
-func (c *Client) Watch(ctx context.Context, id string, after int64, onEvent func(jobs.Event)) (*Job, error) {
+func (c *Client) Watch(ctx context.Context, id string, after int64, onEvent func(jobtype.Event)) (*Job, error) {
 	w := &watcher{c: c, id: id, onEvent: onEvent, hasPos: after >= 0, pos: max(after, 0), retry: -1}
 	drops := 0 // streams in a row that ended without an event
 	for {
@@ -93,12 +93,12 @@ const (
 type watcher struct {
 	c       *Client
 	id      string
-	onEvent func(jobs.Event)
+	onEvent func(jobtype.Event)
 
 	hasPos bool  // send pos as Last-Event-ID
 	pos    int64 // the stream id of the last event received
 	seq    int64 // the seq of the last event passed on
-	state  jobs.Job
+	state  jobtype.Job
 	retry  time.Duration // the server's retry:, -1 until it sends one
 }
 
@@ -156,7 +156,7 @@ func (w *watcher) stream(ctx context.Context) (streamEnd, int, error) {
 			}
 			return endDropped, n, err
 		}
-		var je jobs.Event
+		var je jobtype.Event
 		if err := json.Unmarshal([]byte(ev.Data), &je); err != nil {
 			return endRefused, n, fmt.Errorf("undecodable event %q: %w", ev.ID, err)
 		}
@@ -169,13 +169,13 @@ func (w *watcher) stream(ctx context.Context) (streamEnd, int, error) {
 	}
 }
 
-func isSnapshot(ev jobs.Event) bool {
-	return ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync
+func isSnapshot(ev jobtype.Event) bool {
+	return ev.Type == jobtype.EventSnapshot || ev.Type == jobtype.EventResync
 }
 
 // deliver records the event's position, applies it to the job's state and
 // passes it on, unless it was passed on before. It reports whether it did.
-func (w *watcher) deliver(streamID string, ev jobs.Event) bool {
+func (w *watcher) deliver(streamID string, ev jobtype.Event) bool {
 	if id, err := strconv.ParseInt(streamID, 10, 64); err == nil && id >= 0 {
 		w.pos, w.hasPos = id, true
 	} else if ev.Seq > 0 {
@@ -185,41 +185,11 @@ func (w *watcher) deliver(streamID string, ev jobs.Event) bool {
 		return false
 	}
 	w.seq = ev.Seq
-	applyEvent(&w.state, ev)
+	jobtype.Apply(&w.state, ev)
 	if w.onEvent != nil {
 		w.onEvent(ev)
 	}
 	return true
-}
-
-// applyEvent folds an event into a snapshot, so Watch knows the job's end
-// even when it cannot fetch the final snapshot.
-func applyEvent(j *jobs.Job, ev jobs.Event) {
-	if isSnapshot(ev) && ev.Job != nil {
-		*j = *ev.Job
-		return
-	}
-	if ev.JobID != "" {
-		j.ID = ev.JobID
-	}
-	j.Seq = ev.Seq
-	if ev.Status != "" {
-		j.Status = ev.Status
-	}
-	j.Terminal = ev.Terminal
-	j.Progress = max(j.Progress, ev.Progress)
-	if ev.Attempt > 0 {
-		j.Attempt = ev.Attempt
-	}
-	if ev.Intent != "" {
-		j.Intent = ev.Intent
-	}
-	j.RetryAt = ev.RetryAt
-	if ev.Terminal {
-		j.Result, j.Error = ev.Result, ev.Error
-		at := ev.At
-		j.FinishedAt = &at
-	}
 }
 
 // final returns the job's final snapshot once its stream has ended. When
@@ -243,8 +213,8 @@ func (w *watcher) fallback(ctx context.Context) (*Job, error) {
 		if j.Seq <= w.seq {
 			return // nothing the caller has not seen
 		}
-		ev := jobs.Event{
-			JobID: j.ID, Seq: j.Seq, Type: jobs.EventSnapshot, Terminal: j.Terminal, At: time.Now().UTC(),
+		ev := jobtype.Event{
+			JobID: j.ID, Seq: j.Seq, Type: jobtype.EventSnapshot, Terminal: j.Terminal, At: time.Now().UTC(),
 			Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent,
 			Result: j.Result, Error: j.Error, RetryAt: j.RetryAt,
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // TestWatchReplaysAndFollows watches from position 0 a job that is half
@@ -29,7 +29,7 @@ func TestWatchReplaysAndFollows(t *testing.T) {
 	got, job, err := watchAll(t, c, id, 0)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), seqRange(1, 7))
-	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"status", "status", "progress", "output", "progress", "output", "completed"})
+	wantSlice(t, "event types", typesOf(got), []jobtype.EventType{"status", "status", "progress", "output", "progress", "output", "completed"})
 	var text strings.Builder
 	for _, ev := range got {
 		text.WriteString(ev.Text)
@@ -56,8 +56,8 @@ func TestWatchStartsWithSnapshotWithoutPosition(t *testing.T) {
 	got, job, err := watchAll(t, c, id, -1)
 	wantCompleted(t, job, err)
 	wantSlice(t, "event seqs", seqsOf(got), []int64{4, 5, 6, 7})
-	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"snapshot", "progress", "output", "completed"})
-	if len(got) > 0 && (got[0].Job == nil || got[0].Job.Status != jobs.StatusWorking) {
+	wantSlice(t, "event types", typesOf(got), []jobtype.EventType{"snapshot", "progress", "output", "completed"})
+	if len(got) > 0 && (got[0].Job == nil || got[0].Job.Status != jobtype.StatusWorking) {
 		t.Errorf("first event %s: want a snapshot of the working job", describe(got[0]))
 	}
 	streams := f.requestsTo(http.MethodGet, "/api/v1/jobs/"+id+"/events")
@@ -207,8 +207,8 @@ func TestWatchStopsOnTerminal(t *testing.T) {
 			emitAll(f, id, script())
 			ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
 			defer cancel()
-			var got []jobs.Event
-			job, err := c.Watch(ctx, id, 0, func(ev jobs.Event) { got = append(got, ev) })
+			var got []jobtype.Event
+			job, err := c.Watch(ctx, id, 0, func(ev jobtype.Event) { got = append(got, ev) })
 			wantCompleted(t, job, err)
 			wantSlice(t, "event seqs", seqsOf(got), tt.seqs)
 			wantEqual(t, "stream connections", int(conns.Load()), 1)
@@ -232,7 +232,7 @@ func TestWatchResyncsFromTrimmedLog(t *testing.T) {
 	emitOnSubscribe(f, id, evs[4:])
 	got, job, err := watchAll(t, c, id, 1)
 	wantCompleted(t, job, err)
-	wantSlice(t, "event types", typesOf(got), []jobs.EventType{"resync", "output", "completed"})
+	wantSlice(t, "event types", typesOf(got), []jobtype.EventType{"resync", "output", "completed"})
 	wantSlice(t, "event seqs", seqsOf(got), []int64{5, 6, 7})
 }
 
@@ -251,7 +251,7 @@ func TestWatchFinishedJob(t *testing.T) {
 	t.Run("no position: a terminal snapshot", func(t *testing.T) {
 		got, job, err := watchAll(t, c, id, -1)
 		wantCompleted(t, job, err)
-		wantSlice(t, "event types", typesOf(got), []jobs.EventType{"snapshot"})
+		wantSlice(t, "event types", typesOf(got), []jobtype.EventType{"snapshot"})
 	})
 	t.Run("position behind: the rest of the log", func(t *testing.T) {
 		got, job, err := watchAll(t, c, id, 5)
@@ -345,7 +345,7 @@ func TestWatchFallsBackToLongPolling(t *testing.T) {
 			got, job, err := watchAll(t, c, id, 0)
 			wantCompleted(t, job, err)
 			for _, ev := range got {
-				if ev.Type != jobs.EventSnapshot || ev.Job == nil || ev.Seq != ev.Job.Seq || ev.Status != ev.Job.Status {
+				if ev.Type != jobtype.EventSnapshot || ev.Job == nil || ev.Seq != ev.Job.Seq || ev.Status != ev.Job.Status {
 					t.Errorf("fallback event %s: want a snapshot event that agrees with its job", describe(ev))
 				}
 			}
@@ -384,7 +384,7 @@ func TestWatchEndsWithEventsWhenSnapshotFails(t *testing.T) {
 	if job != nil {
 		wantEqual(t, "seq", job.Seq, 7)
 		wantEqual(t, "id", job.ID, id)
-		wantEqual(t, "intent", job.Intent, jobs.IntentGeneral)
+		wantEqual(t, "intent", job.Intent, jobtype.IntentGeneral)
 		if job.FinishedAt == nil {
 			t.Error("finished_at missing from the job built from events")
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 func TestFanOutByJobAndUser(t *testing.T) {
@@ -15,7 +16,7 @@ func TestFanOutByJobAndUser(t *testing.T) {
 	defer job.Close()
 	defer user.Close()
 	defer other.Close()
-	h.Publish(jobs.Event{JobID: "j1", UserID: "u1", Seq: 1}, jobs.Event{JobID: "j2", UserID: "u1", Seq: 1})
+	h.Publish(jobs.Event{UserID: "u1", Event: jobtype.Event{JobID: "j1", Seq: 1}}, jobs.Event{UserID: "u1", Event: jobtype.Event{JobID: "j2", Seq: 1}})
 	if got := len(job.Events()); got != 1 {
 		t.Errorf("job subscriber got %d events, want 1", got)
 	}
@@ -35,7 +36,7 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	defer slow.Close()
 	defer fast.Close()
 	for i := int64(1); i <= 3; i++ {
-		h.Publish(jobs.Event{JobID: "j", UserID: "u", Seq: i})
+		h.Publish(jobs.Event{UserID: "u", Event: jobtype.Event{JobID: "j", Seq: i}})
 		if i < 3 {
 			<-fast.Events() // fast keeps up
 		}
@@ -61,7 +62,7 @@ func TestCloseRemoves(t *testing.T) {
 	s := h.Subscribe("u", "")
 	s.Close()
 	s.Close() // twice is fine
-	h.Publish(jobs.Event{JobID: "j", UserID: "u"})
+	h.Publish(jobs.Event{UserID: "u", Event: jobtype.Event{JobID: "j"}})
 	if h.Subscribers() != 0 {
 		t.Errorf("%d subscribers after Close", h.Subscribers())
 	}

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"github.com/aijobs/aijobs/jobtype"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,19 +23,18 @@ func Lost(err error) bool { return errors.Is(err, ErrStale) || errors.Is(err, Er
 // The same attempt may start again only after it recorded an interruption
 // (retrying).
 func (s *Service) Start(ctx context.Context, jobID string, attempt int, node string) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if j.Terminal {
 			return nil, ErrTerminal
 		}
 		if j.Attempt > attempt || (j.Attempt == attempt && j.Status != StatusRetrying) {
 			return nil, ErrStale
 		}
-		now := s.cfg.Now().UTC()
 		j.Status, j.Attempt, j.RetryAt, j.Node = StatusWorking, attempt, nil, node
 		if j.StartedAt == nil {
 			j.StartedAt = &now
 		}
-		return &Event{Type: EventStatus, Attempt: attempt}, nil
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt}}, nil
 	})
 }
 
@@ -53,7 +54,7 @@ func fence(j *Job, attempt int) error {
 // Report records streamed output and progress. Progress never goes back and
 // stays below 100 until the job completes.
 func (s *Service) Report(ctx context.Context, jobID string, attempt int, intent Intent, text string, progress int) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
 		}
@@ -62,9 +63,9 @@ func (s *Service) Report(ctx context.Context, jobID string, attempt int, intent 
 			j.Intent = intent
 		}
 		if text == "" {
-			return &Event{Type: EventProgress, Intent: j.Intent}, nil
+			return &Event{Event: jobtype.Event{Type: EventProgress, Intent: j.Intent}}, nil
 		}
-		return &Event{Type: EventOutput, Text: text, Intent: j.Intent}, nil
+		return &Event{Event: jobtype.Event{Type: EventOutput, Text: text, Intent: j.Intent}}, nil
 	})
 }
 
@@ -72,11 +73,11 @@ func (s *Service) Report(ctx context.Context, jobID string, attempt int, intent 
 // asked again after output that did not validate): a status event, working,
 // with the reason. Clients drop the output they have on any working event.
 func (s *Service) Restart(ctx context.Context, jobID string, attempt int, why Error) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
 		}
-		return &Event{Type: EventStatus, Attempt: attempt, Error: &why}, nil
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, Error: &why}}, nil
 	})
 }
 
@@ -86,7 +87,7 @@ type Tokens struct{ In, Out int64 }
 // Complete ends the job with its result. Only the current attempt of a job
 // that is not terminal may complete it, so a cancelled job never completes.
 func (s *Service) Complete(ctx context.Context, jobID string, attempt int, result Result, used Tokens) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
 		}
@@ -94,50 +95,50 @@ func (s *Service) Complete(ctx context.Context, jobID string, attempt int, resul
 		j.TokensOut += used.Out
 		result.UsageInfo.TokensIn, result.UsageInfo.TokensOut = j.TokensIn, j.TokensOut
 		result.UsageInfo.UserKeyUsed = j.UserKey
-		s.finish(j, StatusCompleted)
+		s.finish(j, StatusCompleted, now)
 		res, err := json.Marshal(result)
 		if err != nil {
 			return nil, fmt.Errorf("encode result: %w", err)
 		}
 		j.Progress, j.Intent, j.Result, j.Error = 100, result.Intent, res, nil
-		return &Event{Type: EventCompleted, Result: j.Result, Intent: j.Intent}, nil
+		return &Event{Event: jobtype.Event{Type: EventCompleted, Result: j.Result, Intent: j.Intent}}, nil
 	})
 }
 
 // Retrying records that the attempt failed in a way a later attempt may not,
 // and when that attempt will start.
 func (s *Service) Retrying(ctx context.Context, jobID string, attempt int, at time.Time, why Error, used Tokens) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
 		}
-		at := at.UTC()
+		at := at.UTC().Truncate(time.Microsecond) // the store's precision
 		j.TokensIn += used.In
 		j.TokensOut += used.Out
 		j.Status, j.RetryAt = StatusRetrying, &at
-		return &Event{Type: EventStatus, Attempt: attempt, RetryAt: &at, Error: &why}, nil
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, RetryAt: &at, Error: &why}}, nil
 	})
 }
 
 // Fail ends the job as failed. It is written once, by the last attempt or by
 // an error no attempt can fix.
 func (s *Service) Fail(ctx context.Context, jobID string, attempt int, why Error, used Tokens) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
 		}
 		j.TokensIn += used.In
 		j.TokensOut += used.Out
-		return s.failed(j, why), nil
+		return s.failed(j, why, now), nil
 	})
 }
 
-// failed ends j as failed with why and returns the event.
-func (s *Service) failed(j *Job, why Error) *Event {
-	s.finish(j, StatusFailed)
+// failed ends j as failed with why at now and returns the event.
+func (s *Service) failed(j *Job, why Error, now time.Time) *Event {
+	s.finish(j, StatusFailed, now)
 	j.Error = &why
 	j.Result, _ = json.Marshal(map[string]string{"error": why.Message})
-	return &Event{Type: EventFailed, Attempt: j.Attempt, Error: j.Error, Result: j.Result}
+	return &Event{Event: jobtype.Event{Type: EventFailed, Attempt: j.Attempt, Error: j.Error, Result: j.Result}}
 }
 
 // Abandon records that attempt will not finish because its worker is gone
@@ -147,7 +148,7 @@ func (s *Service) failed(j *Job, why Error) *Event {
 // finished job is ErrStale or ErrTerminal, and nothing is written. The
 // attempt need not have started (its worker may have died before Start).
 func (s *Service) Abandon(ctx context.Context, jobID string, attempt int, final bool, why Error) (Job, error) {
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		switch {
 		case j.Terminal:
 			return nil, ErrTerminal
@@ -156,11 +157,10 @@ func (s *Service) Abandon(ctx context.Context, jobID string, attempt int, final 
 		}
 		j.Attempt = attempt
 		if final {
-			return s.failed(j, why), nil
+			return s.failed(j, why, now), nil
 		}
-		now := s.cfg.Now().UTC()
 		j.Status, j.RetryAt = StatusRetrying, &now
-		return &Event{Type: EventStatus, Attempt: attempt, RetryAt: &now, Error: &why}, nil
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, RetryAt: &now, Error: &why}}, nil
 	})
 }
 

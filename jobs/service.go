@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"github.com/aijobs/aijobs/jobtype"
+
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -122,10 +124,10 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 	id := "job_" + strings.ToLower(rand.Text()) // 128 random bits
 	nj := NewJob{
 		Job: Job{
-			ID: id, UserID: u.ID, Status: StatusQueued, CreatedAt: now,
-			ExpiresAt: now.Add(s.cfg.Retention), UserKey: req.UserKey != "",
+			Job:    jobtype.Job{ID: id, Status: StatusQueued, CreatedAt: now, ExpiresAt: now.Add(s.cfg.Retention)},
+			UserID: u.ID, UserKey: req.UserKey != "",
 		},
-		First: Event{Type: EventStatus, At: now, Status: StatusQueued},
+		First: Event{Event: jobtype.Event{Type: EventStatus, At: now, Status: StatusQueued}},
 		Input: req.Input,
 		Day:   day(now), Quota: u.DailyQuota,
 	}
@@ -253,13 +255,13 @@ func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error)
 	if _, err := s.Get(ctx, userID, jobID); err != nil {
 		return Job{}, err
 	}
-	return s.update(ctx, jobID, func(j *Job) (*Event, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if j.Terminal {
 			return nil, ErrTerminal
 		}
-		s.finish(j, StatusCancelled)
+		s.finish(j, StatusCancelled, now)
 		j.Error = &Error{Code: "cancelled", Message: "cancelled by the user"}
-		return &Event{Type: EventCancelled, Error: j.Error}, nil
+		return &Event{Event: jobtype.Event{Type: EventCancelled, Error: j.Error}}, nil
 	})
 }
 
@@ -277,10 +279,12 @@ func (s *Service) Usage(ctx context.Context, u User) (Usage, error) {
 }
 
 // update runs fn on the job in one transaction, then publishes its event.
-func (s *Service) update(ctx context.Context, jobID string, fn func(*Job) (*Event, error)) (Job, error) {
-	now := s.cfg.Now().UTC()
+// fn gets the time of the change, which is also the event's: at the
+// store's precision, so the event log folds to the stored snapshot.
+func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now time.Time) (*Event, error)) (Job, error) {
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	j, ev, err := s.store.Update(ctx, jobID, func(j *Job) (*Event, error) {
-		ev, err := fn(j)
+		ev, err := fn(j, now)
 		if err != nil {
 			return nil, err
 		}
@@ -294,9 +298,8 @@ func (s *Service) update(ctx context.Context, jobID string, fn func(*Job) (*Even
 	return j, nil
 }
 
-// finish moves j to a terminal status and starts its retention clock.
-func (s *Service) finish(j *Job, status Status) {
-	now := s.cfg.Now().UTC()
+// finish moves j to a terminal status at now and starts its retention clock.
+func (s *Service) finish(j *Job, status Status, now time.Time) {
 	j.Status, j.Terminal, j.FinishedAt, j.RetryAt = status, true, &now, nil
 	j.ExpiresAt = now.Add(s.cfg.Retention)
 }

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"github.com/aijobs/aijobs/jobtype"
+
 	"context"
 	"errors"
 	"time"
@@ -205,7 +207,8 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 }
 
 func snapshotEvent(typ EventType, j Job) Event {
-	return Event{JobID: j.ID, UserID: j.UserID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &j}
+	snap := j.Job
+	return Event{UserID: j.UserID, Event: jobtype.Event{JobID: j.ID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &snap}}
 }
 
 // Next returns the snapshot after ev, given j, the snapshot just before it

@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 func TestJobNext(t *testing.T) {
-	base := jobs.Job{ID: "job_x", Seq: 3, Status: jobs.StatusWorking, Progress: 10, Attempt: 1}
+	base := jobs.Job{Job: jobtype.Job{ID: "job_x", Seq: 3, Status: jobs.StatusWorking, Progress: 10, Attempt: 1}}
 	for _, tc := range []struct {
 		name string
 		job  jobs.Job
@@ -18,16 +19,16 @@ func TestJobNext(t *testing.T) {
 		ok   bool
 		want jobs.Job
 	}{
-		{"output", base, jobs.Event{JobID: "job_x", Seq: 4, Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 20, Intent: jobs.IntentGeneral, Text: "hi"}, true,
-			jobs.Job{ID: "job_x", Seq: 4, Status: jobs.StatusWorking, Progress: 20, Attempt: 1, Intent: jobs.IntentGeneral}},
-		{"progress", base, jobs.Event{JobID: "job_x", Seq: 4, Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 30}, true,
-			jobs.Job{ID: "job_x", Seq: 4, Status: jobs.StatusWorking, Progress: 30, Attempt: 1}},
-		{"a gap", base, jobs.Event{JobID: "job_x", Seq: 5, Type: jobs.EventOutput, Status: jobs.StatusWorking}, false, jobs.Job{}},
-		{"an old event", base, jobs.Event{JobID: "job_x", Seq: 3, Type: jobs.EventOutput, Status: jobs.StatusWorking}, false, jobs.Job{}},
-		{"another job", base, jobs.Event{JobID: "job_y", Seq: 4, Type: jobs.EventOutput, Status: jobs.StatusWorking}, false, jobs.Job{}},
-		{"a status", base, jobs.Event{JobID: "job_x", Seq: 4, Type: jobs.EventStatus, Status: jobs.StatusRetrying}, false, jobs.Job{}},
-		{"the end", base, jobs.Event{JobID: "job_x", Seq: 4, Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Terminal: true}, false, jobs.Job{}},
-		{"after the end", jobs.Job{ID: "job_x", Seq: 3, Terminal: true, Status: jobs.StatusFailed}, jobs.Event{JobID: "job_x", Seq: 4, Type: jobs.EventOutput}, false, jobs.Job{}},
+		{"output", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 4, Type: jobs.EventOutput, Status: jobs.StatusWorking, Progress: 20, Intent: jobs.IntentGeneral, Text: "hi"}}, true,
+			jobs.Job{Job: jobtype.Job{ID: "job_x", Seq: 4, Status: jobs.StatusWorking, Progress: 20, Attempt: 1, Intent: jobs.IntentGeneral}}},
+		{"progress", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 4, Type: jobs.EventProgress, Status: jobs.StatusWorking, Progress: 30}}, true,
+			jobs.Job{Job: jobtype.Job{ID: "job_x", Seq: 4, Status: jobs.StatusWorking, Progress: 30, Attempt: 1}}},
+		{"a gap", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 5, Type: jobs.EventOutput, Status: jobs.StatusWorking}}, false, jobs.Job{}},
+		{"an old event", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 3, Type: jobs.EventOutput, Status: jobs.StatusWorking}}, false, jobs.Job{}},
+		{"another job", base, jobs.Event{Event: jobtype.Event{JobID: "job_y", Seq: 4, Type: jobs.EventOutput, Status: jobs.StatusWorking}}, false, jobs.Job{}},
+		{"a status", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 4, Type: jobs.EventStatus, Status: jobs.StatusRetrying}}, false, jobs.Job{}},
+		{"the end", base, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 4, Type: jobs.EventCompleted, Status: jobs.StatusCompleted, Terminal: true}}, false, jobs.Job{}},
+		{"after the end", jobs.Job{Job: jobtype.Job{ID: "job_x", Seq: 3, Terminal: true, Status: jobs.StatusFailed}}, jobs.Event{Event: jobtype.Event{JobID: "job_x", Seq: 4, Type: jobs.EventOutput}}, false, jobs.Job{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := tc.job.Next(tc.ev)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobs/jobstest"
+	"github.com/aijobs/aijobs/jobtype"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -101,8 +102,8 @@ func submit(t *testing.T, st *store.Store) string {
 	now := time.Now().UTC()
 	id := "job_" + strings.ToLower(rand.Text())
 	_, _, err = st.Create(ctx, jobs.NewJob{
-		Job:   jobs.Job{ID: id, UserID: u.ID, Status: jobs.StatusQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
-		First: jobs.Event{Type: jobs.EventStatus, At: now, Status: jobs.StatusQueued},
+		Job:   jobs.Job{UserID: u.ID, Job: jobtype.Job{ID: id, Status: jobs.StatusQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}},
+		First: jobs.Event{Event: jobtype.Event{Type: jobs.EventStatus, At: now, Status: jobs.StatusQueued}},
 		Input: "x", Day: now.Format(time.DateOnly), Quota: 100,
 	})
 	if err != nil {
