@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // Schema returns the JSON Schema of the structured output for intent, a
@@ -163,7 +164,7 @@ func Validate(intent jobs.Intent, text string) (json.RawMessage, error) {
 
 // invalidOutput is a validation failure.
 func invalidOutput(format string, args ...any) *Error {
-	return &Error{Code: "invalid_output", Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: jobtype.CodeInvalidOutput, Message: fmt.Sprintf(format, args...)}
 }
 
 // stripFence removes a Markdown code fence (``` or ```json) around text.

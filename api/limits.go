@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // The /cable frame budget: how many job snapshots per second one user's
@@ -79,7 +80,7 @@ func (l *limits) reserveFrames(userID string, n int) time.Duration {
 
 // tooManyStreams is the answer over the cap: 429 with Retry-After.
 func tooManyStreams() error {
-	return &jobs.Problem{Kind: jobs.KindLimited, Code: "too_many_streams", RetryAfter: 5 * time.Second,
+	return &jobs.Problem{Kind: jobs.KindLimited, Code: jobtype.CodeTooManyStreams, RetryAfter: 5 * time.Second,
 		Message: "too many open streams (long-polls, event streams, /cable connections and subscriptions) for this user; close one first"}
 }
 

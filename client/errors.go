@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // Error is an error answer of the aijobs API: the HTTP status, the
@@ -64,13 +66,13 @@ func (e *Error) Is(target error) bool {
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized
 	case ErrTerminal:
-		return e.Code == "job_terminal"
+		return e.Code == jobtype.CodeJobTerminal
 	case ErrIdempotencyConflict:
-		return e.Code == "idempotency_conflict"
+		return e.Code == jobtype.CodeIdempotencyConflict
 	case ErrQuota:
-		return e.Code == "quota_exceeded"
+		return e.Code == jobtype.CodeQuotaExceeded
 	case ErrRateLimited:
-		return e.Status == http.StatusTooManyRequests && e.Code != "quota_exceeded"
+		return e.Status == http.StatusTooManyRequests && e.Code != jobtype.CodeQuotaExceeded
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable ||
 			e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout
@@ -85,24 +87,24 @@ func (e *Error) Is(target error) bool {
 // API has one code for the case and by status where a status is the class.
 var (
 	// ErrNotFound matches 404: no such job, or a job of another user.
-	ErrNotFound = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "job not found"}
+	ErrNotFound = &Error{Status: http.StatusNotFound, Code: jobtype.CodeNotFound, Message: "job not found"}
 	// ErrUnauthorized matches 401: a missing, invalid or expired token.
-	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or invalid token"}
+	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: jobtype.CodeUnauthorized, Message: "missing or invalid token"}
 	// ErrTerminal matches 409 job_terminal: the job has already finished
 	// (a cancel that came too late).
-	ErrTerminal = &Error{Status: http.StatusConflict, Code: "job_terminal", Message: "the job has already finished"}
+	ErrTerminal = &Error{Status: http.StatusConflict, Code: jobtype.CodeJobTerminal, Message: "the job has already finished"}
 	// ErrIdempotencyConflict matches 409 idempotency_conflict: the request id
 	// was already used with a different body.
-	ErrIdempotencyConflict = &Error{Status: http.StatusConflict, Code: "idempotency_conflict", Message: "request id already used with a different body"}
+	ErrIdempotencyConflict = &Error{Status: http.StatusConflict, Code: jobtype.CodeIdempotencyConflict, Message: "request id already used with a different body"}
 	// ErrQuota matches 429 quota_exceeded: the daily request quota on the
 	// server's key is spent; RetryAfter says when it resets.
-	ErrQuota = &Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Message: "request quota exceeded"}
+	ErrQuota = &Error{Status: http.StatusTooManyRequests, Code: jobtype.CodeQuotaExceeded, Message: "request quota exceeded"}
 	// ErrRateLimited matches every other 429 (rate_limited,
 	// too_many_streams): slow down and retry after RetryAfter.
 	ErrRateLimited = &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "rate limited"}
 	// ErrUnavailable matches 503 (store_unavailable), and 502 and 504 from a
 	// proxy in front of the server: retry after RetryAfter.
-	ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "service unavailable"}
+	ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: jobtype.CodeStoreUnavailable, Message: "service unavailable"}
 	// ErrInvalid matches the answers that say the request itself is wrong and
 	// will stay wrong if repeated: 400, 413 and 422 (invalid_input,
 	// input_too_large, invalid_key, no_server_key, …).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // Kind groups errors by what the caller can do about them. Transports map
@@ -48,11 +50,11 @@ func Errorf(kind Kind, code, format string, args ...any) *Problem {
 
 // Sentinel problems; match them with errors.Is.
 var (
-	ErrNotFound     = Errorf(KindNotFound, "not_found", "job not found")
-	ErrTerminal     = Errorf(KindConflict, "job_terminal", "the job has already finished")
-	ErrIdempotency  = Errorf(KindConflict, "idempotency_conflict", "this request id was already used with a different body")
-	ErrUnauthorized = Errorf(KindUnauthorized, "unauthorized", "missing or invalid token")
-	ErrUnavailable  = &Problem{Kind: KindUnavailable, Code: "store_unavailable", Message: "the job store is unavailable, try again shortly", RetryAfter: 2 * time.Second}
+	ErrNotFound     = Errorf(KindNotFound, jobtype.CodeNotFound, "job not found")
+	ErrTerminal     = Errorf(KindConflict, jobtype.CodeJobTerminal, "the job has already finished")
+	ErrIdempotency  = Errorf(KindConflict, jobtype.CodeIdempotencyConflict, "this request id was already used with a different body")
+	ErrUnauthorized = Errorf(KindUnauthorized, jobtype.CodeUnauthorized, "missing or invalid token")
+	ErrUnavailable  = &Problem{Kind: KindUnavailable, Code: jobtype.CodeStoreUnavailable, Message: "the job store is unavailable, try again shortly", RetryAfter: 2 * time.Second}
 	// ErrStale means a worker's attempt is no longer the job's current one:
 	// a newer attempt or a cancellation owns the job now.
 	ErrStale = Errorf(KindConflict, "stale_attempt", "the attempt is no longer current")

@@ -260,7 +260,7 @@ func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error)
 			return nil, ErrTerminal
 		}
 		s.finish(j, StatusCancelled, now)
-		j.Error = &Error{Code: "cancelled", Message: "cancelled by the user"}
+		j.Error = &Error{Code: jobtype.CodeCancelled, Message: "cancelled by the user"}
 		return &Event{Event: jobtype.Event{Type: EventCancelled, Error: j.Error}}, nil
 	})
 }

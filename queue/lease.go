@@ -12,11 +12,12 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // workerLost is what a user sees when the node running the job's attempt
 // stopped renewing its lease.
-var workerLost = jobs.Error{Code: "worker_lost", Message: "the worker running this job stopped responding"}
+var workerLost = jobs.Error{Code: jobtype.CodeWorkerLost, Message: "the worker running this job stopped responding"}
 
 // maintain renews this node's lease every Lease/5 and, while this node is
 // the maintenance leader (the live node that started first), sweeps: it
@@ -131,7 +132,7 @@ func (q *Queue) finishOrphans(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, o := range orphans {
-		why := jobs.Error{Code: "worker_lost", Message: "the job's queue entry ended before the job did"}
+		why := jobs.Error{Code: jobtype.CodeWorkerLost, Message: "the job's queue entry ended before the job did"}
 		if o.RiverState == string(rivertype.JobStateDiscarded) {
 			why = internalError
 		}

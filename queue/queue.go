@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -308,7 +309,7 @@ type worker struct {
 
 // internalError is what a user sees of a panic or of an attempt that could
 // not record its outcome; the log has the details.
-var internalError = jobs.Error{Code: "internal_error", Message: "the job failed on an internal error"}
+var internalError = jobs.Error{Code: jobtype.CodeInternalError, Message: "the job failed on an internal error"}
 
 func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	w.running.Add(1)

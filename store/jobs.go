@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 var _ jobs.Store = (*Store)(nil)
@@ -129,7 +130,7 @@ func (s *Store) countRequest(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) er
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return &jobs.Problem{Kind: jobs.KindLimited, Code: "quota_exceeded", Message: fmt.Sprintf("daily quota of %d requests used up; use your own key or wait for the reset", nj.Quota), RetryAfter: untilNextDay(time.Now())}
+		return &jobs.Problem{Kind: jobs.KindLimited, Code: jobtype.CodeQuotaExceeded, Message: fmt.Sprintf("daily quota of %d requests used up; use your own key or wait for the reset", nj.Quota), RetryAfter: untilNextDay(time.Now())}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aijobs/aijobs/ai"
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 	"github.com/aijobs/aijobs/queue"
 )
 
@@ -108,7 +109,7 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 		// This process is stopping: not the job's fault. The same attempt
 		// runs again on the next start or on another node.
 		at := time.Now().Add(time.Second)
-		why := jobs.Error{Code: "interrupted", Message: "the worker stopped; the job will resume shortly"}
+		why := jobs.Error{Code: jobtype.CodeInterrupted, Message: "the worker stopped; the job will resume shortly"}
 		if _, err := w.svc.Retrying(wctx, jobID, attempt, at, why, jobs.Tokens{}); err != nil && !jobs.Lost(err) {
 			log.ErrorContext(wctx, "record interruption", slog.String("error", err.Error()))
 		}
@@ -165,7 +166,7 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, red *ai.Redacto
 	why := ai.AsError(verr).Message // it may quote the output
 	log.InfoContext(ctx, "output did not validate, asking once more", slog.String("error", red.Message(why)))
 	out.flushAll(ctx)
-	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: "invalid_output", Message: red.Message(why)}); err != nil {
+	if _, err := w.svc.Restart(ctx, out.jobID, out.attempt, jobs.Error{Code: jobtype.CodeInvalidOutput, Message: red.Message(why)}); err != nil {
 		return nil, err
 	}
 	req.Feedback = why // the provider has the key already
@@ -181,7 +182,7 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, red *ai.Redacto
 	again.TokensOut += first.TokensOut
 	*resp = again
 	if result, verr = ai.Validate(req.Intent, resp.Text); verr != nil {
-		return nil, &ai.Error{Code: "invalid_output", Message: "the model's output did not match the schema twice: " + ai.AsError(verr).Message, Usage: again}
+		return nil, &ai.Error{Code: jobtype.CodeInvalidOutput, Message: "the model's output did not match the schema twice: " + ai.AsError(verr).Message, Usage: again}
 	}
 	return result, nil
 }
