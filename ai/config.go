@@ -9,7 +9,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultOfflineChunkDelay = 60 * time.Millisecond
+	// DefaultOfflineChunkDelay makes an offline answer take about 3 s.
+	DefaultOfflineChunkDelay = 100 * time.Millisecond
 	DefaultTimeout           = 2 * time.Minute
 )
 
@@ -32,8 +33,7 @@ type Config struct {
 	// AnthropicAPIKey is the server's Anthropic key; default none.
 	AnthropicAPIKey string
 	// OfflineChunkDelay is the offline provider's pause between chunks;
-	// 0 means DefaultOfflineChunkDelay (about 2 s an answer), negative
-	// means no pause.
+	// 0 (or less) means none. `aijobs serve` sets DefaultOfflineChunkDelay.
 	OfflineChunkDelay time.Duration
 	// Timeout bounds one call to openai or anthropic; 0 means
 	// DefaultTimeout, negative means no bound but the caller's context.
@@ -52,11 +52,7 @@ func New(cfg Config) (Provider, error) {
 	}
 	switch p := strings.ToLower(strings.TrimSpace(cfg.Provider)); p {
 	case "", "offline":
-		delay := cfg.OfflineChunkDelay
-		if delay == 0 {
-			delay = DefaultOfflineChunkDelay
-		}
-		return NewOffline(delay), nil
+		return NewOffline(max(cfg.OfflineChunkDelay, 0)), nil
 	case "openai":
 		if err := checkURL("OpenAIBaseURL", cfg.OpenAIBaseURL); err != nil {
 			return nil, err

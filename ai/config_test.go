@@ -64,7 +64,7 @@ func TestNewDurations(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		in, want time.Duration
-	}{{0, DefaultOfflineChunkDelay}, {-1, 0}, {5 * time.Millisecond, 5 * time.Millisecond}} {
+	}{{0, 0}, {-1, 0}, {5 * time.Millisecond, 5 * time.Millisecond}} {
 		p, _ := New(Config{OfflineChunkDelay: tt.in})
 		if got := p.(*offline).delay; got != tt.want {
 			t.Errorf("OfflineChunkDelay %v: delay %v, want %v", tt.in, got, tt.want)

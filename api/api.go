@@ -23,6 +23,13 @@ import (
 	"github.com/aijobs/aijobs/jobs"
 )
 
+// Defaults of Config, also the defaults of `aijobs serve`'s flags.
+const (
+	DefaultSubmitRate  = 10  // submits per second per user and node
+	DefaultSubmitBurst = 20  // submits at once above the rate
+	DefaultMaxStreams  = 100 // open streams per user and node
+)
+
 // Config configures the API.
 type Config struct {
 	// Auth says who each request comes from, mints and checks stream
@@ -113,9 +120,9 @@ type Server struct {
 func New(svc *jobs.Service, cfg Config) *Server {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, 64<<10)
 	cfg.MaxHeader = cmp.Or(cfg.MaxHeader, 64<<10)
-	cfg.SubmitRate = cmp.Or(cfg.SubmitRate, 10)
-	cfg.SubmitBurst = cmp.Or(cfg.SubmitBurst, 20)
-	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, 100)
+	cfg.SubmitRate = cmp.Or(cfg.SubmitRate, DefaultSubmitRate)
+	cfg.SubmitBurst = cmp.Or(cfg.SubmitBurst, DefaultSubmitBurst)
+	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, DefaultMaxStreams)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, 2*time.Second)
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, 15*time.Second)
 	cfg.CablePing = cmp.Or(cfg.CablePing, 3*time.Second)
@@ -187,7 +194,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
-	return s.limitHeader(s.cors(mux))
+	return s.requestID(s.limitHeader(s.cors(mux)))
 }
 
 // noEndpoint is the answer to a path (or method) the API does not have; a

@@ -80,7 +80,7 @@ func (c *cableConn) serve() {
 	<-writerDone
 	c.ws.CloseNow()
 	if cause := context.Cause(c.ctx); errors.Is(cause, errCableSlow) {
-		c.s.log.Info("cable client too slow, disconnected", slog.String("user", c.userID))
+		c.s.log.InfoContext(c.ctx, "cable client too slow, disconnected", slog.String("user", c.userID))
 	}
 }
 
@@ -96,7 +96,7 @@ func (c *cableConn) readLoop() {
 		}
 		f, err := parseCableFrame(b)
 		if err != nil {
-			c.s.log.Debug("cable: malformed frame ignored", slog.String("error", err.Error()))
+			c.s.log.DebugContext(c.ctx, "cable: malformed frame ignored", slog.String("error", err.Error()))
 			continue
 		}
 		switch f.Command {

@@ -180,7 +180,7 @@ func (f *cableFeed) visit(fj *feedJob) []byte {
 		if fj.msg == nil || fj.msgSeq != fj.job.Seq {
 			msg, err := json.Marshal(fj.job)
 			if err != nil {
-				f.c.s.log.Error("cable: encode snapshot", slog.String("job", fj.job.ID), slog.String("error", err.Error()))
+				f.c.s.log.ErrorContext(f.ctx, "cable: encode snapshot", slog.String("job", fj.job.ID), slog.String("error", err.Error()))
 				fj.visits = 0
 				return nil
 			}
@@ -310,7 +310,7 @@ func (f *cableFeed) followJob() {
 			return
 		}
 		if p := jobs.ProblemOf(err); p == nil || p.Kind != jobs.KindNotFound {
-			c.s.log.Warn("cable subscribe failed", slog.String("job", f.jobID), slog.String("error", err.Error()))
+			c.s.log.WarnContext(f.ctx, "cable subscribe failed", slog.String("job", f.jobID), slog.String("error", err.Error()))
 		}
 		f.reject()
 		return
@@ -332,7 +332,7 @@ func (f *cableFeed) followJob() {
 		case errors.Is(err, jobs.ErrSlow):
 			continue
 		}
-		c.s.log.Warn("cable follow failed, retrying", slog.String("job", f.jobID), slog.String("error", err.Error()))
+		c.s.log.WarnContext(f.ctx, "cable follow failed, retrying", slog.String("job", f.jobID), slog.String("error", err.Error()))
 		if !sleepCtx(f.ctx, cableRetry) {
 			return
 		}
@@ -360,7 +360,7 @@ func (f *cableFeed) followUser() {
 			continue
 		}
 		if err != nil {
-			c.s.log.Warn("cable follow failed, retrying", slog.String("user", c.userID), slog.String("error", err.Error()))
+			c.s.log.WarnContext(f.ctx, "cable follow failed, retrying", slog.String("user", c.userID), slog.String("error", err.Error()))
 		}
 		if !sleepCtx(f.ctx, cableRetry) {
 			return

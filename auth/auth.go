@@ -107,6 +107,10 @@ type Store interface {
 	TouchTokens(ctx context.Context, ids []string, at, before time.Time) error
 }
 
+// DefaultDailyQuota is the daily request quota of a user created by their
+// first JWT (and of the demo user) unless configured.
+const DefaultDailyQuota = 100
+
 // Config configures a Service. Zero values take the defaults given.
 type Config struct {
 	// Keys signs stream tokens. Without it StreamToken mints nothing and
@@ -137,7 +141,7 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.StreamTokenTTL = cmp.Or(c.StreamTokenTTL, time.Hour)
 	c.Recheck = cmp.Or(c.Recheck, 500*time.Millisecond)
-	c.DefaultQuota = cmp.Or(c.DefaultQuota, 100)
+	c.DefaultQuota = cmp.Or(c.DefaultQuota, DefaultDailyQuota)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

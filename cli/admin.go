@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
 	var db dbFlags
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := newFlagSet("migrate", "[flags]")
 	db.register(fs)
 	if err := parse(fs, env, args); err != nil {
 		return err
@@ -56,13 +55,13 @@ func runTokenCreate(ctx context.Context, env *Env, args []string) error {
 		admin   bool
 		quota   int64
 	)
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs := newFlagSet("token create", "--user U [--name N] [--expires 90d] [--admin] [--daily-quota N]")
 	db.register(fs)
 	fs.StringVar(&user, "user", "", "user name (created if it does not exist)")
 	fs.StringVar(&name, "name", "", "a label for the token, shown by token list")
 	fs.Var(&expires, "expires", "lifetime: days (90d) or a duration (12h, 30m); default: until revoked")
 	fs.BoolVar(&admin, "admin", false, "give the token the admin role (the admin API)")
-	fs.Int64Var(&quota, "daily-quota", -1, "daily request quota on the server's key (default: 100 for a new user, unchanged for an existing one)")
+	fs.Int64Var(&quota, "daily-quota", -1, fmt.Sprintf("daily request quota on the server's key (-1: %d for a new user, unchanged for an existing one)", auth.DefaultDailyQuota))
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func runTokenList(ctx context.Context, env *Env, args []string) error {
 		db   dbFlags
 		user string
 	)
-	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs := newFlagSet("token list", "[--user U]")
 	db.register(fs)
 	fs.StringVar(&user, "user", "", "only this user's tokens (default: every user's)")
 	if err := parse(fs, env, args); err != nil {
@@ -177,7 +176,7 @@ func when(t *time.Time, none string) string {
 
 func runTokenRevoke(ctx context.Context, env *Env, args []string) error {
 	var db dbFlags
-	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs := newFlagSet("token revoke", "[flags] ID")
 	db.register(fs)
 	err := parse(fs, env, args)
 	if err == nil && fs.NArg() > 1 {

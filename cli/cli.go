@@ -136,14 +136,17 @@ func usage(w io.Writer, cmds map[string]command) {
 }
 
 // parse parses args into fs, taking any flag not given on the command line
-// from its AIJOBS_* environment variable.
+// from its AIJOBS_* environment variable. -h prints the flags on stdout;
+// a mistake is one line on stderr (exit code 2).
 func parse(fs *flag.FlagSet, env *Env, args []string) error {
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(env.Stdout)
+			fs.Usage()
 			return err
 		}
-		return errUsage
+		return &exitError{code: 2, msg: fmt.Sprintf("aijobs %s: %v (aijobs %s -h lists the flags)", fs.Name(), err, fs.Name())}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -152,10 +155,9 @@ func parse(fs *flag.FlagSet, env *Env, args []string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		name := "AIJOBS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := env.Getenv(name); v != "" {
+		if v := env.Getenv(envName(f.Name)); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %w", name, e)
+				err = &exitError{code: 2, msg: fmt.Sprintf("aijobs %s: invalid value %q for --%s (%s): %v", fs.Name(), v, f.Name, envName(f.Name), e)}
 			}
 		}
 	})

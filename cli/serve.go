@@ -22,6 +22,7 @@ import (
 	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/logs"
 	"github.com/aijobs/aijobs/metrics"
 	"github.com/aijobs/aijobs/queue"
 	"github.com/aijobs/aijobs/secret"
@@ -82,28 +83,30 @@ type serveFlags struct {
 	submitBurst     int
 	shutdownTimeout time.Duration
 	logFormat       string
+	logLevel        string
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
-	var f serveFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// register defines serve's flags. Each default is the component's own
+// (queue.DefaultWorkers, …), so it is written once; docs/configuration.md
+// lists them all (a test keeps it complete).
+func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.db.register(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve HTTP on (role worker: only /healthz, /readyz and /metrics)")
 	fs.StringVar(&f.role, "role", "all", "all (API and workers), api (HTTP only) or worker (jobs only)")
-	fs.IntVar(&f.workers, "workers", 50, "jobs run at once by this process")
+	fs.IntVar(&f.workers, "workers", queue.DefaultWorkers, "jobs run at once by this process")
 	fs.StringVar(&f.provider.Provider, "provider", "offline", "AI provider: offline, openai or anthropic")
 	fs.StringVar(&f.provider.Model, "model", "", "model name (default: the provider's default)")
-	fs.StringVar(&f.provider.OpenAIBaseURL, "openai-base-url", "", "OpenAI-compatible base URL (OpenAI, vLLM, Ollama, llama.cpp, LM Studio)")
-	fs.StringVar(&f.provider.AnthropicBaseURL, "anthropic-base-url", "", "Anthropic API base URL")
-	fs.DurationVar(&f.provider.OfflineChunkDelay, "offline-chunk-delay", 100*time.Millisecond, "pause between the offline provider's chunks (0 for benchmarks)")
-	fs.DurationVar(&f.provider.Timeout, "provider-timeout", 0, "timeout of one provider call (default: the provider's)")
-	fs.StringVar(&f.secretKey, "secret-key", "", "master key, 32+ bytes as hex or base64 (default: generated into the data directory); all nodes of one database need the same")
-	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished jobs stay readable")
-	fs.IntVar(&f.maxInput, "max-input", 32<<10, "largest input in bytes")
-	fs.IntVar(&f.attempts, "max-attempts", 3, "attempts per job")
-	fs.DurationVar(&f.jobTimeout, "job-timeout", 5*time.Minute, "time limit of one attempt")
-	fs.DurationVar(&f.nodeLease, "node-lease", 10*time.Second, "a worker process that has not renewed its lease for this long is dead: its jobs are handed back at once")
-	fs.Int64Var(&f.defaultQuota, "default-quota", 100, "daily request quota of the demo user and of a user created by their first JWT")
+	fs.StringVar(&f.provider.OpenAIBaseURL, "openai-base-url", "", "OpenAI-compatible base URL (OpenAI, vLLM, Ollama, llama.cpp, LM Studio; default "+ai.DefaultOpenAIBaseURL+")")
+	fs.StringVar(&f.provider.AnthropicBaseURL, "anthropic-base-url", "", "Anthropic API base URL (default "+ai.DefaultAnthropicBaseURL+")")
+	fs.DurationVar(&f.provider.OfflineChunkDelay, "offline-chunk-delay", ai.DefaultOfflineChunkDelay, "pause between the offline provider's chunks (0: none, for benchmarks)")
+	fs.DurationVar(&f.provider.Timeout, "provider-timeout", ai.DefaultTimeout, "time limit of one call to the provider")
+	fs.StringVar(&f.secretKey, "secret-key", "", "master key, 32+ bytes as hex or base64 (default: generated into the data directory); all nodes of one database need the same (prefer AIJOBS_SECRET_KEY: a flag shows in ps)")
+	fs.DurationVar(&f.retention, "retention", jobs.DefaultRetention, "how long finished jobs stay readable")
+	fs.IntVar(&f.maxInput, "max-input", jobs.DefaultMaxInput, "largest input in bytes")
+	fs.IntVar(&f.attempts, "max-attempts", queue.DefaultMaxAttempts, "attempts per job")
+	fs.DurationVar(&f.jobTimeout, "job-timeout", queue.DefaultJobTimeout, "time limit of one attempt")
+	fs.DurationVar(&f.nodeLease, "node-lease", queue.DefaultLease, "a worker process that has not renewed its lease for this long is dead: its jobs are handed back at once")
+	fs.Int64Var(&f.defaultQuota, "default-quota", auth.DefaultDailyQuota, "daily request quota of the demo user and of a user created by their first JWT")
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret of your app's JWTs: a bearer JWT's sub is the aijobs user (prefer AIJOBS_JWT_SECRET: a flag shows in ps)")
 	fs.StringVar(&f.jwt.JWKSURL, "jwks-url", "", "URL of your identity provider's JWK set, for RS256/ES256/EdDSA JWTs (keys cached, refreshed, rotated by kid)")
 	fs.StringVar(&f.jwt.Issuer, "jwt-issuer", "", "the iss a JWT must carry (empty: any)")
@@ -111,26 +114,30 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&f.jwt.AdminClaim, "jwt-admin-claim", "", "a boolean JWT claim that makes its subject an admin (empty: no JWT is an admin)")
 	fs.StringVar(&f.jwt.QuotaClaim, "jwt-quota-claim", "", "a numeric JWT claim that sets its subject's daily quota, e.g. your plan's tier (empty: --default-quota for new users)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated browser Origins (e.g. https://app.example.com) allowed besides the server's own, for CORS on /api/… (browser apps on another origin) and on /cable (* for any)")
-	fs.IntVar(&f.maxStreams, "max-streams", 100, "per user and node: long-polls, SSE streams, /cable connections and /cable subscriptions held open at once (429 too_many_streams above)")
-	fs.Float64Var(&f.submitRate, "submit-rate", 10, "submits per second per user (per node)")
-	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (a second signal stops at once)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.IntVar(&f.maxStreams, "max-streams", api.DefaultMaxStreams, "per user and node: long-polls, SSE streams, /cable connections and /cable subscriptions held open at once (429 too_many_streams above)")
+	fs.Float64Var(&f.submitRate, "submit-rate", api.DefaultSubmitRate, "submits per second per user (per node)")
+	fs.IntVar(&f.submitBurst, "submit-burst", api.DefaultSubmitBurst, "submits a user may make at once above the rate")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", queue.DefaultDrain, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (0: at once; a second signal stops at once)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log lines as text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error (debug adds a line per request)")
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	var f serveFlags
+	fs := newFlagSet("serve", "[flags]")
+	f.register(fs)
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
-	if f.role != "all" && f.role != "api" && f.role != "worker" {
-		return fmt.Errorf("--role: want all, api or worker, got %q", f.role)
-	}
-	if f.nodeLease <= 0 {
-		return fmt.Errorf("--node-lease: want a positive duration, got %s", f.nodeLease)
+	if err := f.check(fs); err != nil {
+		return err
 	}
 	f.provider.OpenAIAPIKey = firstEnv(env, "AIJOBS_OPENAI_API_KEY", "OPENAI_API_KEY")
 	f.provider.AnthropicAPIKey = firstEnv(env, "AIJOBS_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
-	if f.provider.OfflineChunkDelay == 0 {
-		f.provider.OfflineChunkDelay = -1 // the flag's 0 means no pause
+	log, err := logs.New(env.Stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
 	}
-	log := newLogger(env, f.logFormat)
 	return serve(ctx, env, f, log)
 }
 
@@ -141,13 +148,6 @@ func firstEnv(env *Env, names ...string) string {
 		}
 	}
 	return ""
-}
-
-func newLogger(env *Env, format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(env.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(env.Stderr, nil))
 }
 
 func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error {

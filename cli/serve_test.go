@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aijobs/aijobs/jobs/jobstest"
+	"github.com/aijobs/aijobs/logs"
 )
 
 // nopCloser is a terminal that is a buffer.
@@ -47,7 +49,7 @@ func TestDemoTokenNotInTheLog(t *testing.T) {
 						env.Terminal = func() (io.WriteCloser, error) { return nil, errors.New("no such device") }
 					}
 					dir := t.TempDir()
-					if err := ensureDemoUser(context.Background(), env, newLogger(env, format), st, dir, 10); err != nil {
+					if err := ensureDemoUser(context.Background(), env, mustLogger(t, env, format), st, dir, 10); err != nil {
 						t.Fatal(err)
 					}
 					path := filepath.Join(dir, demoTokenFile)
@@ -72,4 +74,13 @@ func TestDemoTokenNotInTheLog(t *testing.T) {
 			}
 		}
 	}
+}
+
+func mustLogger(t *testing.T, env *Env, format string) *slog.Logger {
+	t.Helper()
+	log, err := logs.New(env.Stderr, format, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }

@@ -119,6 +119,8 @@ type server struct {
 	cancel  context.CancelFunc
 	done    chan int
 	logs    *syncBuffer
+	// vars is the server's environment (AIJOBS_* variables); nil for none.
+	vars map[string]string
 }
 
 // syncBuffer collects a server's log lines.
@@ -143,7 +145,13 @@ func (s *syncBuffer) String() string {
 // serve flags. The server stops when the test ends.
 func startServer(t *testing.T, db database, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir(), dbURL: newDatabaseURL(t, db), args: args, logs: &syncBuffer{}}
+	return startServerEnv(t, db, nil, args...)
+}
+
+// startServerEnv is startServer with the environment variables vars.
+func startServerEnv(t *testing.T, db database, vars map[string]string, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: t.TempDir(), dbURL: newDatabaseURL(t, db), args: args, logs: &syncBuffer{}, vars: vars}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -190,7 +198,7 @@ func (s *server) start() {
 	s.cancel, s.done = cancel, make(chan int, 1)
 	args := append([]string{"serve", "--addr", s.addr, "--offline-chunk-delay", "5ms"}, s.dbArgs()...)
 	args = append(args, s.args...)
-	env := &cli.Env{Stdout: s.logs, Stderr: s.logs, Getenv: func(string) string { return "" }}
+	env := &cli.Env{Stdout: s.logs, Stderr: s.logs, Getenv: func(k string) string { return s.vars[k] }}
 	go func() { s.done <- cli.Main(ctx, env, args) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

@@ -52,9 +52,15 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Defaults of Config, also the defaults of `aijobs serve`'s flags.
+const (
+	DefaultRetention = 7 * 24 * time.Hour
+	DefaultMaxInput  = 32 << 10
+)
+
 func (c Config) withDefaults() Config {
-	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
-	c.MaxInput = cmp.Or(c.MaxInput, 32<<10)
+	c.Retention = cmp.Or(c.Retention, DefaultRetention)
+	c.MaxInput = cmp.Or(c.MaxInput, DefaultMaxInput)
 	if c.ValidKey == nil {
 		c.ValidKey = func(string) bool { return true }
 	}

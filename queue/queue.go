@@ -30,6 +30,7 @@ import (
 
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobtype"
+	"github.com/aijobs/aijobs/logs"
 	"github.com/aijobs/aijobs/store"
 )
 
@@ -113,11 +114,21 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
+// Defaults of Config, also the defaults of `aijobs serve`'s flags.
+const (
+	DefaultWorkers     = 50
+	DefaultMaxAttempts = 3
+	DefaultJobTimeout  = 5 * time.Minute
+	DefaultLease       = 10 * time.Second
+	// DefaultDrain is how long Run lets running jobs finish on shutdown.
+	DefaultDrain = 30 * time.Second
+)
+
 func (c Config) withDefaults() Config {
-	c.Workers = cmp.Or(c.Workers, 50)
-	c.MaxAttempts = cmp.Or(c.MaxAttempts, 3)
-	c.JobTimeout = cmp.Or(c.JobTimeout, 5*time.Minute)
-	c.Lease = cmp.Or(c.Lease, 10*time.Second)
+	c.Workers = cmp.Or(c.Workers, DefaultWorkers)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
+	c.JobTimeout = cmp.Or(c.JobTimeout, DefaultJobTimeout)
+	c.Lease = cmp.Or(c.Lease, DefaultLease)
 	if c.Node == "" {
 		host, _ := os.Hostname()
 		c.Node = strings.ToLower(cmp.Or(host, "node")) + "-" + strings.ToLower(rand.Text()[:8])
@@ -315,6 +326,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	w.running.Add(1)
 	defer w.running.Add(-1)
 	a := Attempt{JobID: job.Args.JobID, Number: job.Attempt, Max: job.MaxAttempts, Node: w.node}
+	// Every line logged for this attempt names it.
+	ctx = logs.With(ctx, slog.String("job_id", a.JobID), slog.Int("attempt", a.Number))
 	err := w.run(ctx, a)
 	var retry *RetryError
 	switch {
@@ -330,8 +343,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// panic): record it here, so the job ends or retries visibly
 		// instead of hanging in working. Should that fail too, River retries
 		// or discards the job and reconciliation finishes it later.
-		w.log.ErrorContext(ctx, "attempt failed without recording an outcome", slog.String("job_id", a.JobID),
-			slog.Int("attempt", a.Number), slog.Bool("final", a.Final()), slog.String("error", err.Error()))
+		w.log.ErrorContext(ctx, "attempt failed without recording an outcome", slog.Bool("final", a.Final()), slog.String("error", err.Error()))
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if aerr := w.runner.Abandon(wctx, a, a.Final(), internalError); aerr != nil {

@@ -66,7 +66,7 @@ func (w *Worker) Abandon(ctx context.Context, a queue.Attempt, final bool, why j
 // Run implements queue.Runner.
 func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	jobID, attempt, maxAttempts := a.JobID, a.Number, a.Max
-	log := w.cfg.Logger.With(slog.String("job_id", jobID), slog.Int("attempt", attempt))
+	log := w.cfg.Logger // ctx names the job and the attempt (queue)
 	job, err := w.svc.Start(ctx, jobID, attempt, a.Node)
 	if jobs.Lost(err) {
 		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
@@ -314,6 +314,6 @@ func (o *output) write(ctx context.Context, all bool) {
 		}
 		// Keep the text for the next flush: output is never dropped.
 		o.unsent = text
-		o.w.cfg.Logger.WarnContext(ctx, "record output", slog.String("job_id", o.jobID), slog.String("error", err.Error()))
+		o.w.cfg.Logger.WarnContext(ctx, "record output", slog.String("error", err.Error()))
 	}
 }
