@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aijobs/aijobs/auth"
+	"github.com/aijobs/aijobs/store"
 )
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
@@ -24,6 +25,34 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	}
 	defer st.Close()
 	fmt.Fprintln(env.Stdout, "schema is up to date")
+	return nil
+}
+
+// runBackup is `aijobs backup --to FILE`: a consistent copy of the SQLite
+// database, taken while serve runs.
+func runBackup(ctx context.Context, env *Env, args []string) error {
+	var (
+		db dbFlags
+		to string
+	)
+	fs := newFlagSet("backup", "--to FILE [flags]")
+	db.register(fs)
+	fs.StringVar(&to, "to", "", "the file to write the copy to (must not exist)")
+	if err := parse(fs, env, args); err != nil {
+		return err
+	}
+	if to == "" || fs.NArg() > 0 {
+		return usageErr(fs, env, "--to FILE is missing")
+	}
+	st, err := store.Open(ctx, db.url())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "backed up %s to %s\n", db.url(), to)
 	return nil
 }
 

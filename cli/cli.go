@@ -41,6 +41,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":        {"run the API and workers", runServe},
 		"migrate":      {"bring the database schema up to date", runMigrate},
+		"backup":       {"copy the SQLite database while the service runs (--to FILE)", runBackup},
 		"token create": {"create a user if needed and print a new API token (--name, --expires 90d, --admin)", runTokenCreate},
 		"token list":   {"list API tokens: id, user, name, created, last used, expires, admin (never the token)", runTokenList},
 		"token revoke": {"revoke an API token by its id; it stops working within a second", runTokenRevoke},

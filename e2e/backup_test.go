@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aijobs/aijobs/cli"
+)
+
+// TestBackupWhileRunning: `aijobs backup` copies the SQLite database while
+// the server runs jobs and takes submits; a server started on the copy
+// (restored as the docs say) has every job the backup saw — finished ones
+// as they were, the one running at the time finished by the restored
+// server — and the same users and tokens.
+func TestBackupWhileRunning(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, sqlite, "--offline-chunk-delay", "10ms", "--node-lease", "2s")
+	a := s.client(s.token("pat"))
+	done := a.submit("I want to run a half marathon by June")
+	done = a.waitTerminal(done.ID)
+	running := a.submit("[[offline:slow]] Help me prioritize: taxes, gym, call mum")
+	a.waitFor(running.ID, 20*time.Second, func(j job) bool { return j.Status == "working" })
+
+	copyPath := filepath.Join(t.TempDir(), "aijobs.db")
+	stop := make(chan struct{})
+	submitted := make(chan int)
+	go func() { // writes go on during the backup
+		n := 0
+		for {
+			select {
+			case <-stop:
+				submitted <- n
+				return
+			default:
+				a.submit("Plan my week")
+				n++
+			}
+		}
+	}()
+	var out, errOut bytes.Buffer
+	env := &cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	code := cli.Main(context.Background(), env, append([]string{"backup", "--to", copyPath}, s.dbArgs()...))
+	close(stop)
+	n := <-submitted
+	if code != 0 || !strings.Contains(out.String(), "backed up") {
+		t.Fatalf("backup: exit code %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	if n == 0 {
+		t.Error("no submit went through during the backup")
+	}
+	if code := cli.Main(context.Background(), env, append([]string{"backup", "--to", copyPath}, s.dbArgs()...)); code == 0 {
+		t.Error("a second backup overwrote the first")
+	}
+	s.stop()
+
+	// Restore: a data directory with the copy as aijobs.db and the same
+	// secret key.
+	dir := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(s.dataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(copyPath, filepath.Join(dir, "aijobs.db")); err != nil {
+		t.Fatal(err)
+	}
+	r := &server{t: t, dataDir: dir, logs: &syncBuffer{}, args: []string{"--offline-chunk-delay", "5ms", "--node-lease", "1s"}}
+	r.start()
+	t.Cleanup(r.stop)
+	ra := r.client(a.token)
+	if got := ra.get(done.ID); got.Status != "completed" || got.Seq != done.Seq {
+		t.Errorf("restored finished job: %s seq %d, want it as it was", got.Status, got.Seq)
+	}
+	if got := ra.waitTerminal(running.ID); got.Status != "completed" {
+		t.Errorf("the job running during the backup ended %s on the restored server, want completed", got.Status)
+	}
+}
