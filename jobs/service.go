@@ -259,7 +259,7 @@ func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error)
 		}
 		s.finish(j, StatusCancelled)
 		j.Error = &Error{Code: "cancelled", Message: "cancelled by the user"}
-		return &Event{Type: EventCancelled, Error: j.Error}, nil
+		return &Event{Type: EventCancelled, Error: j.Error, Intent: j.Intent}, nil
 	})
 }
 
