@@ -26,6 +26,7 @@ func (s *Server) adminRoutes() []route {
 		{"DELETE", "/api/v1/admin/tokens/{id}", s.admin(s.adminRevoke)},
 		{"GET", "/api/v1/admin/users/{id}/jobs", s.admin(s.adminUserJobs)},
 		{"GET", "/api/v1/admin/jobs/{id}", s.admin(s.adminJob)},
+		{"GET", "/api/v1/admin/stats", s.admin(s.adminStats)},
 	}
 }
 
@@ -208,4 +209,17 @@ func (s *Server) adminJob(w http.ResponseWriter, r *http.Request, _ auth.Princip
 		return err
 	}
 	return writeJSON(w, http.StatusOK, adminJobView{Job: j, UserID: j.UserID})
+}
+
+// adminStats serves the operator page's data: Config.Stats's snapshot (see
+// metrics.Stats for what it holds and over which nodes).
+func (s *Server) adminStats(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	if s.cfg.Stats == nil {
+		return noEndpoint(r)
+	}
+	v, err := s.cfg.Stats.Snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
 }

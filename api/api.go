@@ -75,6 +75,12 @@ type Config struct {
 	SessionKey []byte
 	// Metrics serves "/metrics" (nil: none).
 	Metrics http.Handler
+	// Observer is told of streams opened and closed and of 304 answers
+	// (nil: nobody).
+	Observer Observer
+	// Stats serves GET /api/v1/admin/stats, the operator page's data (nil:
+	// that route answers 404 like a path that does not exist).
+	Stats Stats
 	// OpsOnly serves only /healthz, /readyz, /openapi.json and /metrics:
 	// the HTTP side of a worker-only process.
 	OpsOnly bool
@@ -100,6 +106,7 @@ type Server struct {
 	auth *auth.Service
 	cfg  Config
 	log  *slog.Logger
+	obs  Observer
 
 	// shutdown ends when the server is going away: streams tell their
 	// clients to reconnect and end.
@@ -127,8 +134,12 @@ func New(svc *jobs.Service, cfg Config) *Server {
 	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, 15*time.Second)
 	cfg.CablePing = cmp.Or(cfg.CablePing, 3*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	var obs Observer = nopObserver{}
+	if cfg.Observer != nil {
+		obs = cfg.Observer
+	}
 	shutdown, shutdownNow := context.WithCancel(context.Background())
-	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, shutdown: shutdown, shutdownNow: shutdownNow,
+	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, obs: obs, shutdown: shutdown, shutdownNow: shutdownNow,
 		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
 }
 
@@ -194,7 +205,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Dashboard != nil && !s.cfg.OpsOnly {
 		mux.Handle("/", s.cfg.Dashboard)
 	}
-	return s.requestID(s.limitHeader(s.cors(mux)))
+	return s.observe(s.limitHeader(s.cors(mux)))
 }
 
 // noEndpoint is the answer to a path (or method) the API does not have; a

@@ -306,7 +306,7 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 		cableRefuse(base, ws, cableUnauthorized, websocket.StatusPolicyViolation, "unauthorized")
 		return nil
 	}
-	release, err := s.limits.openStream(userID)
+	release, err := s.openStream(userID, StreamCable)
 	if err != nil {
 		cableRefuse(base, ws, cableTooMany, websocket.StatusTryAgainLater, "too many streams")
 		return nil

@@ -260,7 +260,7 @@ func (c *cableConn) subscribe(fr cableFrame) {
 	case len(c.subs) >= cableMaxSubs:
 		reason = rejectTooManySubs
 	default:
-		if release, err = c.s.limits.openStream(c.userID); err != nil {
+		if release, err = c.s.openStream(c.userID, StreamCableSubs); err != nil {
 			reason = rejectTooManyStream
 		}
 	}

@@ -133,7 +133,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if wait > 0 && since >= 0 {
 		// A long-poll holds a connection: it takes one of the user's
 		// stream slots until it answers (or the client goes).
-		release, err := s.limits.openStream(u.ID)
+		release, err := s.openStream(u.ID, StreamLongPoll)
 		if err != nil {
 			return err
 		}
@@ -162,6 +162,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("X-Poll-Interval", strconv.Itoa(int(s.cfg.PollInterval/time.Second)))
 	}
 	if etagMatch(inm, job.Seq) {
+		s.obs.NotModified(wait > 0 && since >= 0)
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}

@@ -107,7 +107,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	return s.streamSSE(w, r, p, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+	return s.streamSSE(w, r, p, StreamSSE, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
 		return s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) })
 	})
@@ -123,20 +123,21 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.streamSSE(w, r, p, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
+	return s.streamSSE(w, r, p, StreamUserSSE, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
 		return s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) })
 	})
 }
 
-// streamSSE counts the stream against the user's limit, opens it and runs
+// streamSSE counts the stream (of kind StreamSSE or StreamUserSSE) against
+// the user's limit, opens it and runs
 // watch until the job ends, the client goes or the server shuts down. Once
 // the stream has begun, an error can no longer be an HTTP status and a JSON
 // body: it ends the stream (EventSource reconnects from its last id) and is
 // logged. It also ends, within about a second, when p's credential is
 // revoked or expires.
-func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, p auth.Principal, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
-	release, err := s.limits.openStream(p.ID)
+func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, p auth.Principal, kind string, watch func(context.Context, jobs.WatchOptions, *sseWriter) error) error {
+	release, err := s.openStream(p.ID, kind)
 	if err != nil {
 		return err
 	}

@@ -176,7 +176,10 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	}
 
 	broker, runBroker := newBroker(st, log)
+	// One Registry per process; each part reports to it through its own
+	// small observer interface (see package metrics).
 	reg := metrics.New()
+	provider = ai.Observed(provider, reg)
 	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
 		Retention: f.retention, MaxInput: f.maxInput,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
@@ -185,6 +188,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
 		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
+		Observer: reg,
 	})
 	if err != nil {
 		return err
@@ -244,10 +248,13 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		},
 		Dashboard: web.Handler(),
 		Metrics:   reg.Handler(),
+		Observer:  reg,
+		Stats:     reg.Stats(),
 		OpsOnly:   f.role == "worker", // a worker serves only /healthz, /readyz and /metrics
 	})
 	reg.Observe(broker, st)
-	g.Go(func() error { return listen(serving, ln, reg.Wrap(srv.Handler()), srv, log) })
+	g.Go(func() error { return reg.Stats().Run(serving, log) })
+	g.Go(func() error { return listen(serving, ln, srv.Handler(), srv, log) })
 	log.Info("aijobs started", slog.String("role", f.role), slog.String("addr", ln.Addr().String()), slog.String("provider", provider.Name()), slog.Bool("postgres", st.Postgres()))
 	fmt.Fprintln(env.Stderr, listeningLine(ln.Addr(), f.role))
 	return g.Wait()

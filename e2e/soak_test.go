@@ -869,10 +869,13 @@ func (s *soak) stats(t *testing.T) procStats {
 	b, _ := io.ReadAll(resp.Body)
 	st := procStats{goroutines: -1, rss: -1, http5xx: map[string]float64{}, mem: map[string]float64{}}
 	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
+		// The value follows the last space: label values may hold spaces
+		// (route="GET /api/v1/jobs/{id}").
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, val := line[:i], line[i+1:]
 		v, err := strconv.ParseFloat(val, 64)
 		if err != nil {
 			continue

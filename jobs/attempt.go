@@ -138,7 +138,7 @@ func (s *Service) failed(j *Job, why Error, now time.Time) *Event {
 	s.finish(j, StatusFailed, now)
 	j.Error = &why
 	j.Result, _ = json.Marshal(map[string]string{"error": why.Message})
-	return &Event{Event: jobtype.Event{Type: EventFailed, Attempt: j.Attempt, Error: j.Error, Result: j.Result}}
+	return &Event{Event: jobtype.Event{Type: EventFailed, Attempt: j.Attempt, Error: j.Error, Result: j.Result, Intent: j.Intent}}
 }
 
 // Abandon records that attempt will not finish because its worker is gone

@@ -267,7 +267,7 @@ func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error)
 		}
 		s.finish(j, StatusCancelled, now)
 		j.Error = &Error{Code: jobtype.CodeCancelled, Message: "cancelled by the user"}
-		return &Event{Event: jobtype.Event{Type: EventCancelled, Error: j.Error}}, nil
+		return &Event{Event: jobtype.Event{Type: EventCancelled, Error: j.Error, Intent: j.Intent}}, nil
 	})
 }
 

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/aijobs/aijobs/jobs"
 )
 
@@ -10,37 +8,39 @@ import (
 // published; everything else it passes through.
 type countingBroker struct {
 	jobs.Broker
-	events   *prometheus.CounterVec
-	finished *prometheus.CounterVec
+	r *Registry
 }
 
-// Broker wraps b so every event written by this process is counted:
-// aijobs_events_total by type, and aijobs_jobs_finished_total by final
-// status and error code. Summed over nodes they give the cluster's totals.
+// Broker wraps b so that every event written by this process is counted:
+// aijobs_events_total by type, aijobs_jobs_submitted_total,
+// aijobs_jobs_finished_total by final status, intent and error code, and
+// aijobs_job_retries_total by error code. Summed over nodes they give the
+// cluster's totals. The operator page's job rates come from here too.
 func (r *Registry) Broker(b jobs.Broker) jobs.Broker {
-	c := &countingBroker{
-		Broker: b,
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aijobs_events_total", Help: "Job events written, by type (status, progress, output, completed, failed, cancelled).",
-		}, []string{"type"}),
-		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aijobs_jobs_finished_total", Help: "Jobs that reached a terminal status, by status and error code.",
-		}, []string{"status", "code"}),
-	}
-	r.reg.MustRegister(c.events, c.finished)
-	return c
+	return &countingBroker{Broker: b, r: r}
 }
 
 func (c *countingBroker) Publish(evs ...jobs.Event) {
 	for _, ev := range evs {
-		c.events.WithLabelValues(string(ev.Type)).Inc()
-		if ev.Type.Terminal() {
-			code := ""
-			if ev.Error != nil {
-				code = ev.Error.Code
-			}
-			c.finished.WithLabelValues(string(ev.Status), code).Inc()
-		}
+		c.r.event(ev)
 	}
 	c.Broker.Publish(evs...)
+}
+
+func (r *Registry) event(ev jobs.Event) {
+	r.events.WithLabelValues(string(ev.Type)).Inc()
+	code := ""
+	if ev.Error != nil {
+		code = ev.Error.Code
+	}
+	switch {
+	case ev.Type.Terminal():
+		r.finished.WithLabelValues(string(ev.Status), string(ev.Intent), code).Inc()
+		r.stats.finished(ev.Status)
+	case ev.Type == jobs.EventStatus && ev.Status == jobs.StatusQueued:
+		r.submitted.Inc()
+		r.stats.submitted()
+	case ev.Type == jobs.EventStatus && ev.Status == jobs.StatusRetrying:
+		r.retries.WithLabelValues(code).Inc()
+	}
 }

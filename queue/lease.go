@@ -44,8 +44,14 @@ func (q *Queue) tick(ctx context.Context) error {
 	defer cancel()
 	now := time.Now()
 	ok, err := q.store.RenewNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease))
-	if err != nil {
+	switch {
+	case err != nil:
+		q.cfg.Observer.LeaseRenewal(LeaseError)
 		return err
+	case ok:
+		q.cfg.Observer.LeaseRenewal(LeaseRenewed)
+	default:
+		q.cfg.Observer.LeaseRenewal(LeaseLapsed)
 	}
 	if !ok {
 		// Another node declared this one dead and handed its attempts back;
@@ -57,6 +63,9 @@ func (q *Queue) tick(ctx context.Context) error {
 		}
 	}
 	live, lapsed, err := q.store.Nodes(ctx, now)
+	if err == nil {
+		q.cfg.Observer.Nodes(len(live), len(lapsed))
+	}
 	if err != nil || len(live) == 0 || live[0] != q.cfg.Node {
 		return err
 	}
@@ -86,6 +95,7 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 			if err := q.runner.Abandon(ctx, a, a.Final(), workerLost); err != nil {
 				return err
 			}
+			q.cfg.Observer.HandedBack(a.Final())
 			// Available, not retryable: the job runs again at once, without
 			// waiting for River's scheduler to promote it.
 			state, scheduled, finalized := rivertype.JobStateAvailable, now, (*time.Time)(nil)
@@ -141,6 +151,7 @@ func (q *Queue) finishOrphans(ctx context.Context, now time.Time) error {
 		if err := q.runner.Abandon(ctx, Attempt{JobID: o.JobID, Number: o.Attempt}, true, why); err != nil {
 			return err
 		}
+		q.cfg.Observer.OrphanFinished()
 	}
 	return nil
 }

@@ -111,7 +111,10 @@ type Config struct {
 	// PollInterval is how often workers look for jobs when they are not
 	// notified (SQLite). Defaults to 100 ms.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Observer is told of attempts, lease renewals and hand-backs (nil:
+	// nobody).
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Defaults of Config, also the defaults of `aijobs serve`'s flags.
@@ -136,6 +139,9 @@ func (c Config) withDefaults() Config {
 	c.CleanupEvery = cmp.Or(c.CleanupEvery, time.Hour)
 	c.PollInterval = cmp.Or(c.PollInterval, 100*time.Millisecond)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 	return c
 }
 
@@ -184,7 +190,7 @@ func migrate[TTx any](ctx context.Context, d riverdriver.Driver[TTx]) error {
 // cfg.Work, prepares workers that call runner, and the periodic cleaner.
 func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, error), cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, retryAt: map[int64]time.Time{}}
+	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, obs: cfg.Observer, retryAt: map[int64]time.Time{}}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[cleanupArgs]) error {
@@ -309,6 +315,7 @@ type worker struct {
 	runner Runner
 	node   string
 	log    *slog.Logger
+	obs    Observer
 	// running counts the attempts in progress, for the drain's log.
 	running atomic.Int64
 
@@ -325,6 +332,13 @@ var internalError = jobs.Error{Code: jobtype.CodeInternalError, Message: "the jo
 func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	w.running.Add(1)
 	defer w.running.Add(-1)
+	start := time.Now()
+	if job.AttemptedAt != nil {
+		start = *job.AttemptedAt
+	}
+	w.obs.AttemptStarted(job.Attempt, max(start.Sub(job.ScheduledAt), 0))
+	result := AttemptAbandoned
+	defer func() { w.obs.AttemptEnded(result, time.Since(start)) }()
 	a := Attempt{JobID: job.Args.JobID, Number: job.Attempt, Max: job.MaxAttempts, Node: w.node}
 	// Every line logged for this attempt names it.
 	ctx = logs.With(ctx, slog.String("job_id", a.JobID), slog.Int("attempt", a.Number))
@@ -332,10 +346,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	var retry *RetryError
 	switch {
 	case err == nil:
+		result = AttemptOK
 		return nil
 	case errors.As(err, &retry) && retry.SameAttempt:
+		result = AttemptInterrupted
 		return river.JobSnooze(max(time.Until(retry.At), 0))
 	case errors.As(err, &retry) && !a.Final():
+		result = AttemptRetry
 		w.retryLater(job.ID, retry.At)
 		return err
 	case errors.As(err, &retry), errors.As(err, new(*panicError)):
@@ -355,6 +372,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		w.retryLater(job.ID, time.Now().Add(Backoff(a.Number)))
 		return err
 	default:
+		result = AttemptFailed
 		return river.JobCancel(err)
 	}
 }

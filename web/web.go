@@ -48,10 +48,11 @@ type file struct {
 }
 
 // Handler returns the dashboard: index.html at "/" (and "/index.html"), the
-// assets under "/static/". Every response carries ContentSecurityPolicy and
-// the usual hardening headers; assets are revalidated by ETag. Anything else
-// is a 404 (a JSON error under /api/, like the API's own). It is meant to be
-// mounted at "/" of the server's mux, after the API routes.
+// operator page at "/ops/", the assets under "/static/". Every response
+// carries ContentSecurityPolicy and the usual hardening headers; assets
+// are revalidated by ETag. Anything else is a 404 (a JSON error under
+// /api/, like the API's own). It is meant to be mounted at "/" of the
+// server's mux, after the API routes.
 func Handler() http.Handler {
 	files := map[string]*file{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
@@ -97,8 +98,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 
 	p := r.URL.Path
-	if p == "/" || p == "/index.html" {
+	switch p {
+	case "/", "/index.html":
 		p = "/static/index.html"
+	case "/ops", "/ops/":
+		// The operator page (static/ops): charts of GET /api/v1/admin/stats,
+		// for admins; the page asks for an admin token.
+		p = "/static/ops/index.html"
 	}
 	f, ok := h.files[p]
 	if !ok {

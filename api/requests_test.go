@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aijobs/aijobs/logs"
 )
@@ -83,5 +86,54 @@ func TestRequestID(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no debug line \"request\" with request_id %q, status 404 and its route in the log:\n%s", tt.name, got, buf.b.String())
 		}
+	}
+}
+
+// routeObserver records the requests the Server reports.
+type routeObserver struct {
+	nopObserver
+	mu     sync.Mutex
+	open   int
+	routes []string
+}
+
+func (o *routeObserver) RequestStarted() { o.mu.Lock(); o.open++; o.mu.Unlock() }
+
+func (o *routeObserver) RequestDone(route string, code int, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.open--
+	o.routes = append(o.routes, fmt.Sprintf("%s %d", route, code))
+}
+
+// TestObserveRoutes: requests are reported by the route pattern the mux
+// matched, never the path with its ids; one answered before the mux (431)
+// has no route. The writer keeps its Flusher for SSE.
+func TestObserveRoutes(t *testing.T) {
+	t.Parallel()
+	obs := &routeObserver{}
+	e := newCableEnv(t, Config{Observer: obs})
+	u, tok := e.user("oli")
+	j := e.submit(u)
+	get := func(path string, header ...string) {
+		req, _ := http.NewRequest("GET", e.hs.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get("/api/v1/jobs/" + j.ID)
+	get("/api/v1/jobs/job_other")
+	get("/api/v1/jobs/"+j.ID, "X-Big", strings.Repeat("x", 70<<10))
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	want := []string{"GET /api/v1/jobs/{id} 200", "GET /api/v1/jobs/{id} 404", " 431"}
+	if !slices.Equal(obs.routes, want) || obs.open != 0 {
+		t.Errorf("reported %q (%d still open), want %q", obs.routes, obs.open, want)
 	}
 }
