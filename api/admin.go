@@ -48,6 +48,7 @@ type adminUserView struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	DailyQuota int64      `json:"daily_quota"`
+	Weight     int64      `json:"weight"`
 	Usage      jobs.Usage `json:"usage"`
 }
 
@@ -56,7 +57,7 @@ func (s *Server) userView(r *http.Request, u jobs.User) (adminUserView, error) {
 	if err != nil {
 		return adminUserView{}, err
 	}
-	return adminUserView{ID: u.ID, Name: u.Name, DailyQuota: u.DailyQuota, Usage: usage}, nil
+	return adminUserView{ID: u.ID, Name: u.Name, DailyQuota: u.DailyQuota, Weight: u.Weight, Usage: usage}, nil
 }
 
 // writeUser answers with the admin's view of u.
@@ -115,16 +116,25 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request, _ auth.Princi
 func (s *Server) adminSetQuota(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
 	var body struct {
 		DailyQuota *int64 `json:"daily_quota"`
+		Weight     *int64 `json:"weight"`
 	}
 	if err := s.decodeBody(w, r, &body); err != nil {
 		return err
 	}
-	if body.DailyQuota == nil {
-		return jobs.Errorf(jobs.KindInvalid, "invalid_field", "daily_quota is required")
+	if body.DailyQuota == nil && body.Weight == nil {
+		return jobs.Errorf(jobs.KindInvalid, "invalid_field", "daily_quota or weight is required")
 	}
-	u, err := s.auth.SetQuota(r.Context(), r.PathValue("id"), *body.DailyQuota)
-	if err != nil {
-		return err
+	var u jobs.User
+	var err error
+	if body.Weight != nil {
+		if u, err = s.auth.SetWeight(r.Context(), r.PathValue("id"), *body.Weight); err != nil {
+			return err
+		}
+	}
+	if body.DailyQuota != nil {
+		if u, err = s.auth.SetQuota(r.Context(), r.PathValue("id"), *body.DailyQuota); err != nil {
+			return err
+		}
 	}
 	return s.writeUser(w, r, u)
 }

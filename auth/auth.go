@@ -87,6 +87,8 @@ type Store interface {
 	Users(ctx context.Context, after string, limit int) ([]jobs.User, error)
 	// SetQuota sets a user's daily quota and returns the user.
 	SetQuota(ctx context.Context, userID string, dailyQuota int64) (jobs.User, error)
+	// SetWeight sets a user's fair-share weight and returns the user.
+	SetWeight(ctx context.Context, userID string, weight int64) (jobs.User, error)
 	// AddToken stores a new token under the hash of its secret.
 	AddToken(ctx context.Context, t Token, hash string) error
 	// TokenByHash reads the token with this hash and its user.

@@ -237,6 +237,29 @@ func (s *Service) SetQuota(ctx context.Context, userID string, dailyQuota int64)
 	return u, nil
 }
 
+// MaxWeight bounds a user's fair-share weight.
+const MaxWeight = 1000
+
+// SetWeight sets a user's fair-share weight (1 to MaxWeight): under
+// contention the user gets weight turns for every one of a user of weight 1.
+// It counts from the next job the user submits.
+func (s *Service) SetWeight(ctx context.Context, userID string, weight int64) (jobs.User, error) {
+	if weight < 1 || weight > MaxWeight {
+		return jobs.User{}, jobs.Errorf(jobs.KindInvalid, "invalid_field", "weight must be from 1 to %d", MaxWeight)
+	}
+	if !validID(userID, "usr_") {
+		return jobs.User{}, ErrUserNotFound
+	}
+	u, err := s.st.SetWeight(ctx, userID, weight)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return jobs.User{}, ErrUserNotFound
+	}
+	if err != nil {
+		return jobs.User{}, fmt.Errorf("set the weight of user %s: %w", userID, err)
+	}
+	return u, nil
+}
+
 // ParseTTL reads a token lifetime: a number of days ("90d") or a Go
 // duration ("12h", "30m", "2s", "1h30m"). It must be positive and at most
 // 100 years.

@@ -83,19 +83,21 @@ func runTokenCreate(ctx context.Context, env *Env, args []string) error {
 		expires ttlFlag
 		admin   bool
 		quota   int64
+		weight  int64
 	)
-	fs := newFlagSet("token create", "--user U [--name N] [--expires 90d] [--admin] [--daily-quota N]")
+	fs := newFlagSet("token create", "--user U [--name N] [--expires 90d] [--admin] [--daily-quota N] [--weight N]")
 	db.register(fs)
 	fs.StringVar(&user, "user", "", "user name (created if it does not exist)")
 	fs.StringVar(&name, "name", "", "a label for the token, shown by token list")
 	fs.Var(&expires, "expires", "lifetime: days (90d) or a duration (12h, 30m); default: until revoked")
 	fs.BoolVar(&admin, "admin", false, "give the token the admin role (the admin API)")
 	fs.Int64Var(&quota, "daily-quota", -1, fmt.Sprintf("daily request quota on the server's key (-1: %d for a new user, unchanged for an existing one)", auth.DefaultDailyQuota))
+	fs.Int64Var(&weight, "weight", 0, fmt.Sprintf("the user's fair share of the workers under contention, 1 to %d (0: 1 for a new user, unchanged for an existing one)", auth.MaxWeight))
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
 	if user == "" || fs.NArg() > 0 {
-		fmt.Fprintln(env.Stderr, "usage: aijobs token create --user U [--name N] [--expires 90d] [--admin] [--daily-quota N]")
+		fmt.Fprintln(env.Stderr, "usage: aijobs token create --user U [--name N] [--expires 90d] [--admin] [--daily-quota N] [--weight N]")
 		return errUsage
 	}
 	st, err := db.open(ctx)
@@ -107,6 +109,11 @@ func runTokenCreate(ctx context.Context, env *Env, args []string) error {
 	u, _, err := a.EnsureUser(ctx, user, quota)
 	if err != nil {
 		return fmt.Errorf("create user %s: %w", user, err)
+	}
+	if weight != 0 {
+		if _, err := a.SetWeight(ctx, u.ID, weight); err != nil {
+			return fmt.Errorf("set the weight of %s: %w", user, err)
+		}
 	}
 	secret, t, err := a.CreateToken(ctx, u.ID, auth.NewToken{Name: name, TTL: expires.d, Admin: admin})
 	if err != nil {

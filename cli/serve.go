@@ -84,6 +84,7 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 	logFormat       string
 	logLevel        string
+	fairShare       bool
 }
 
 // register defines serve's flags. Each default is the component's own
@@ -94,6 +95,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve HTTP on (role worker: only /healthz, /readyz and /metrics)")
 	fs.StringVar(&f.role, "role", "all", "all (API and workers), api (HTTP only) or worker (jobs only)")
 	fs.IntVar(&f.workers, "workers", queue.DefaultWorkers, "jobs run at once by this process")
+	fs.BoolVar(&f.fairShare, "fair-share", true, "when the queue is contended, share the workers between users with queued work (weighted, each user's jobs in submit order) instead of first in, first out; every node of one database should agree")
 	fs.StringVar(&f.provider.Provider, "provider", "offline", "AI provider: offline, openai or anthropic")
 	fs.StringVar(&f.provider.Model, "model", "", "model name (default: the provider's default)")
 	fs.StringVar(&f.provider.OpenAIBaseURL, "openai-base-url", "", "OpenAI-compatible base URL (OpenAI, vLLM, Ollama, llama.cpp, LM Studio; default "+ai.DefaultOpenAIBaseURL+")")
@@ -187,7 +189,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	})
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
-		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
+		Work: work, FairShare: f.fairShare, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,
 	})
 	if err != nil {

@@ -327,6 +327,8 @@ type job struct {
 	Result      json.RawMessage                 `json:"result"`
 	Error       *struct{ Code, Message string } `json:"error"`
 	ExpiresAt   time.Time                       `json:"expires_at"`
+	CreatedAt   time.Time                       `json:"created_at"`
+	StartedAt   *time.Time                      `json:"started_at"`
 	FinishedAt  *time.Time                      `json:"finished_at"`
 	StreamToken string                          `json:"stream_token"`
 	Message     string                          `json:"message"`

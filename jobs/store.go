@@ -11,6 +11,9 @@ type User struct {
 	Name string
 	// DailyQuota is how many server-key requests the user may make per UTC day.
 	DailyQuota int64
+	// Weight is the user's share of the workers when the queue is
+	// contended, against the others' (default 1).
+	Weight int64
 }
 
 // NewJob is what Store.Create writes: the job, its first event and, in the

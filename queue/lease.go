@@ -58,7 +58,7 @@ func (q *Queue) tick(ctx context.Context) error {
 		// fencing keeps what still runs here from writing. Take a new lease
 		// for the attempts to come.
 		q.cfg.Logger.ErrorContext(ctx, "this node's lease lapsed: its running attempts were handed to other workers", slog.String("node", q.cfg.Node))
-		if err := q.store.RegisterNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease)); err != nil {
+		if err := q.store.RegisterNode(ctx, q.cfg.Node, q.cfg.Workers, now, now.Add(q.cfg.Lease)); err != nil {
 			return err
 		}
 	}
@@ -66,7 +66,8 @@ func (q *Queue) tick(ctx context.Context) error {
 	if err == nil {
 		q.cfg.Observer.Nodes(len(live), len(lapsed))
 	}
-	if err != nil || len(live) == 0 || live[0] != q.cfg.Node {
+	q.leader.Store(err == nil && len(live) > 0 && live[0] == q.cfg.Node)
+	if !q.leader.Load() {
 		return err
 	}
 	return q.sweep(ctx, now, live, lapsed)

@@ -91,6 +91,11 @@ type Config struct {
 	// Work runs workers in this process (roles all and worker). Without it
 	// the queue only inserts (role api).
 	Work bool
+	// FairShare shares the workers between users with queued work when the
+	// queue is contended (a weighted turn each, every user's jobs in its
+	// submit order) instead of first in, first out. Every node of one
+	// database should agree.
+	FairShare bool
 	// Workers is how many jobs run at once. Defaults to 50: the work is
 	// mostly waiting on a model.
 	Workers int
@@ -161,6 +166,9 @@ type Queue struct {
 	runner Runner
 	work   *worker
 	cfg    Config
+	// leader is set while this node is the maintenance leader, which also
+	// dispatches waiting jobs.
+	leader atomic.Bool
 }
 
 // Migrate brings River's tables up to date on the store's database.
@@ -190,7 +198,7 @@ func migrate[TTx any](ctx context.Context, d riverdriver.Driver[TTx]) error {
 // cfg.Work, prepares workers that call runner, and the periodic cleaner.
 func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, error), cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, obs: cfg.Observer, retryAt: map[int64]time.Time{}}
+	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, obs: cfg.Observer, retryAt: map[int64]time.Time{}, freed: make(chan struct{}, 1)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[cleanupArgs]) error {
@@ -248,6 +256,7 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 		}
 	}
 	st.SetEnqueuer(q.enqueue)
+	st.SetFairShare(cfg.FairShare)
 	return q, nil
 }
 
@@ -270,15 +279,17 @@ func (q *Queue) Run(ctx context.Context, drain time.Duration) error {
 		return nil
 	}
 	now := time.Now()
-	if err := q.store.RegisterNode(ctx, q.cfg.Node, now, now.Add(q.cfg.Lease)); err != nil {
+	if err := q.store.RegisterNode(ctx, q.cfg.Node, q.cfg.Workers, now, now.Add(q.cfg.Lease)); err != nil {
 		return fmt.Errorf("take the node lease: %w", err)
 	}
+	q.checkLeader(ctx, now)
 	mctx, stopMaintain := context.WithCancel(context.WithoutCancel(ctx))
-	maintained := make(chan struct{})
-	go func() { defer close(maintained); q.maintain(mctx) }()
+	var maintained sync.WaitGroup
+	maintained.Go(func() { q.maintain(mctx) })
+	maintained.Go(func() { q.dispatch(mctx) })
 	defer func() {
 		stopMaintain()
-		<-maintained
+		maintained.Wait()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := q.store.RemoveNode(rctx, q.cfg.Node); err != nil {
@@ -318,6 +329,9 @@ type worker struct {
 	obs    Observer
 	// running counts the attempts in progress, for the drain's log.
 	running atomic.Int64
+	// freed gets a value when an attempt ends: a worker is free, and the
+	// dispatcher may move a waiting job to River.
+	freed chan struct{}
 
 	mu sync.Mutex
 	// retryAt holds the time a RetryError asked for, from Work until River
@@ -331,7 +345,13 @@ var internalError = jobs.Error{Code: jobtype.CodeInternalError, Message: "the jo
 
 func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	w.running.Add(1)
-	defer w.running.Add(-1)
+	defer func() {
+		w.running.Add(-1)
+		select {
+		case w.freed <- struct{}{}:
+		default:
+		}
+	}()
 	start := time.Now()
 	if job.AttemptedAt != nil {
 		start = *job.AttemptedAt

@@ -174,10 +174,10 @@ func TestSweepHandsBackDeadNodesAttempts(t *testing.T) {
 				q := newQueue(t, st, r, Config{Node: "alive", MaxAttempts: c.maxAttempts})
 				id := submit(t, st)
 				now := time.Now()
-				if err := st.RegisterNode(ctx, "dead", now.Add(-time.Minute), now.Add(-time.Second)); err != nil {
+				if err := st.RegisterNode(ctx, "dead", 1, now.Add(-time.Minute), now.Add(-time.Second)); err != nil {
 					t.Fatal(err)
 				}
-				if err := st.RegisterNode(ctx, "alive", now, now.Add(time.Minute)); err != nil {
+				if err := st.RegisterNode(ctx, "alive", 1, now, now.Add(time.Minute)); err != nil {
 					t.Fatal(err)
 				}
 				claimAs(t, q, "dead")
@@ -219,7 +219,7 @@ func TestSweepLeavesLiveNodesAlone(t *testing.T) {
 		submit(t, st)
 		now := time.Now()
 		for _, n := range []string{"alive", "busy"} {
-			if err := st.RegisterNode(ctx, n, now, now.Add(time.Minute)); err != nil {
+			if err := st.RegisterNode(ctx, n, 1, now, now.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -247,7 +247,7 @@ func TestOrphanWhoseRiverJobWasDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		if err := st.RegisterNode(ctx, "alive", now, now.Add(time.Minute)); err != nil {
+		if err := st.RegisterNode(ctx, "alive", 1, now, now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if err := q.tick(ctx); err != nil {

@@ -88,13 +88,13 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if s.enqueue == nil {
 		return jobs.Job{}, nil, fmt.Errorf("no queue configured")
 	}
-	riverID, err := s.enqueue(ctx, tx, j.ID)
+	riverID, tag, err := s.place(ctx, tx, j.ID, j.UserID, j.CreatedAt)
 	if err != nil {
 		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id)
-		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?)`),
-		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), riverID)
+	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id, fair_tag)
+		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), nullInt(riverID), nullInt(tag))
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
@@ -380,6 +380,14 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	}
 	n, _ := res.RowsAffected()
 	return int(n), wrap(tx.Commit(), "commit cleanup")
+}
+
+// nullInt is NULL for 0, else n.
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 func nullString(s string) any {

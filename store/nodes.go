@@ -9,10 +9,11 @@ import (
 // find the jobs nothing will finish. A node is alive while its lease has
 // not expired; the maintenance leader is the live node that started first.
 
-// RegisterNode writes a new lease for node, expiring at expires.
-func (s *Store) RegisterNode(ctx context.Context, node string, now, expires time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_nodes (id, started_at, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`), node, now.UnixMicro(), expires.UnixMicro())
+// RegisterNode writes a new lease for node, which runs workers jobs at
+// once, expiring at expires.
+func (s *Store) RegisterNode(ctx context.Context, node string, workers int, now, expires time.Time) error {
+	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_nodes (id, started_at, expires_at, workers) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`), node, now.UnixMicro(), expires.UnixMicro(), workers)
 	return wrap(err, "register node "+node)
 }
 

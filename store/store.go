@@ -48,6 +48,8 @@ type Store struct {
 	// transaction and returns its id. Set by the queue with SetEnqueuer
 	// before use.
 	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
+	// fair is set when new jobs wait their turn between users (SetFairShare).
+	fair bool
 	// calls bounds every call into the database and remembers the last
 	// write that failed, for the readiness checks.
 	calls *calls

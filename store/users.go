@@ -22,10 +22,10 @@ func (s *Store) EnsureUser(ctx context.Context, name string, dailyQuota int64) (
 		return u, false, wrap(err, "begin ensure user")
 	}
 	defer tx.Rollback()
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota FROM aijobs_users WHERE name = ?`), name).Scan(&u.ID, &u.Name, &u.DailyQuota)
+	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE name = ?`), name).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	switch {
 	case err == sql.ErrNoRows:
-		u = jobs.User{ID: "usr_" + rand.Text()[:20], Name: name, DailyQuota: max(dailyQuota, 0)}
+		u = jobs.User{ID: "usr_" + rand.Text()[:20], Name: name, DailyQuota: max(dailyQuota, 0), Weight: 1}
 		if dailyQuota < 0 {
 			u.DailyQuota = 100
 		}
@@ -51,20 +51,20 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // UserByID implements jobs.Store and auth.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (jobs.User, error) {
 	var u jobs.User
-	err := s.queryRow(ctx, `SELECT id, name, daily_quota FROM aijobs_users WHERE id = ?`, id).Scan(&u.ID, &u.Name, &u.DailyQuota)
+	err := s.queryRow(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`, id).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	return u, wrap(err, "read user")
 }
 
 // UserByName implements auth.Store.
 func (s *Store) UserByName(ctx context.Context, name string) (jobs.User, error) {
 	var u jobs.User
-	err := s.queryRow(ctx, `SELECT id, name, daily_quota FROM aijobs_users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &u.DailyQuota)
+	err := s.queryRow(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	return u, wrap(err, "read user by name")
 }
 
 // Users implements auth.Store.
 func (s *Store) Users(ctx context.Context, after string, limit int) ([]jobs.User, error) {
-	rows, err := s.query(ctx, `SELECT id, name, daily_quota FROM aijobs_users WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+	rows, err := s.query(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, wrap(err, "list users")
 	}
@@ -72,12 +72,26 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]jobs.User
 	var us []jobs.User
 	for rows.Next() {
 		var u jobs.User
-		if err := rows.Scan(&u.ID, &u.Name, &u.DailyQuota); err != nil {
+		if err := rows.Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight); err != nil {
 			return nil, wrap(err, "read users")
 		}
 		us = append(us, u)
 	}
 	return us, wrap(rows.Err(), "read users")
+}
+
+// SetWeight implements auth.Store.
+func (s *Store) SetWeight(ctx context.Context, userID string, weight int64) (jobs.User, error) {
+	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET weight = ? WHERE id = ?`), weight, userID)
+	if err != nil {
+		return jobs.User{}, wrap(err, "set weight")
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return jobs.User{}, jobs.ErrNotFound
+	}
+	var u jobs.User
+	err = s.w.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`), userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
+	return u, wrap(err, "read user")
 }
 
 // SetQuota implements auth.Store.
@@ -90,7 +104,7 @@ func (s *Store) SetQuota(ctx context.Context, userID string, dailyQuota int64) (
 		return jobs.User{}, wrap(cmpErr(err, sql.ErrNoRows), "set quota")
 	}
 	var u jobs.User
-	err = s.w.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota FROM aijobs_users WHERE id = ?`), userID).Scan(&u.ID, &u.Name, &u.DailyQuota)
+	err = s.w.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`), userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	return u, wrap(err, "read user")
 }
 
@@ -104,7 +118,7 @@ func cmpErr(err, def error) error {
 
 // tokenColumns are the columns scanToken reads, of aijobs_tokens t joined
 // with aijobs_users u.
-const tokenColumns = `t.id, t.user_id, u.name, u.daily_quota, t.name, t.admin, t.created_at, t.last_used_at, t.expires_at, t.revoked_at`
+const tokenColumns = `t.id, t.user_id, u.name, u.daily_quota, u.weight, t.name, t.admin, t.created_at, t.last_used_at, t.expires_at, t.revoked_at`
 
 // scanToken reads a row of tokenColumns.
 func scanToken(row scanner) (auth.Token, jobs.User, error) {
@@ -115,7 +129,7 @@ func scanToken(row scanner) (auth.Token, jobs.User, error) {
 		created                 int64
 		lastUsed, expires, revk sql.NullInt64
 	)
-	err := row.Scan(&t.ID, &t.UserID, &t.UserName, &u.DailyQuota, &t.Name, &admin, &created, &lastUsed, &expires, &revk)
+	err := row.Scan(&t.ID, &t.UserID, &t.UserName, &u.DailyQuota, &u.Weight, &t.Name, &admin, &created, &lastUsed, &expires, &revk)
 	t.Admin, t.CreatedAt = admin != 0, fromMicros(created)
 	t.LastUsedAt, t.ExpiresAt, t.RevokedAt = fromNullMicros(lastUsed), fromNullMicros(expires), fromNullMicros(revk)
 	u.ID, u.Name = t.UserID, t.UserName

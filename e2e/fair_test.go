@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestFairShare: with the queue contended, a user's single job does not wait
+// behind another user's backlog — it starts within about two job durations,
+// where first in, first out (--fair-share=false, the reference) makes it
+// wait for the whole backlog — and each user's jobs start in their submit
+// order. A user of weight 3 gets about three turns for one of a user of
+// weight 1.
+func TestFairShare(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		for _, fair := range []bool{true, false} {
+			t.Run("fair-share="+strconv.FormatBool(fair), func(t *testing.T) {
+				s := startServer(t, db, "--workers", "2", "--offline-chunk-delay", "10ms",
+					"--submit-rate", "1000", "--submit-burst", "1000", "--fair-share="+strconv.FormatBool(fair))
+				heavy, light := s.client(s.token("heavy")), s.client(s.token("light"))
+				var backlog []job
+				for range 30 {
+					backlog = append(backlog, heavy.submit("Plan my week"))
+				}
+				one := light.waitTerminal(light.submit("Plan my week").ID)
+				var took time.Duration
+				var starts []time.Time
+				for _, j := range backlog {
+					j = heavy.waitTerminal(j.ID)
+					took += j.FinishedAt.Sub(*j.StartedAt)
+					starts = append(starts, *j.StartedAt)
+				}
+				mean := took / time.Duration(len(backlog))
+				wait := one.StartedAt.Sub(one.CreatedAt)
+				t.Logf("the light user's job waited %s; a job takes %s on average; the backlog was %d jobs on 2 workers", wait, mean, len(backlog))
+				switch {
+				case fair && wait > 2*mean+300*time.Millisecond:
+					t.Errorf("with fair share the light user's job waited %s, more than 2 × the mean job time (%s) + 0.3 s", wait, mean)
+				case !fair && wait < 5*mean:
+					t.Errorf("first in, first out: the light user's job waited only %s (mean job %s): the reference does not show the backlog", wait, mean)
+				}
+				for i := 1; i < len(starts); i++ {
+					if starts[i].Before(starts[i-1].Add(-150 * time.Millisecond)) {
+						t.Errorf("the heavy user's job %d started at %s, before job %d (%s): not in submit order", i, starts[i].Format(time.StampMilli), i-1, starts[i-1].Format(time.StampMilli))
+					}
+				}
+			})
+		}
+		t.Run("weights", func(t *testing.T) {
+			s := startServer(t, db, "--workers", "2", "--offline-chunk-delay", "5ms", "--submit-rate", "1000", "--submit-burst", "1000")
+			one, three := s.client(s.token("one")), s.client(s.token("three", "--weight", "3"))
+			var ids []string
+			for range 20 {
+				ids = append(ids, one.submit("Plan my week").ID)
+			}
+			threeIDs := map[string]bool{}
+			for range 20 {
+				j := three.submit("Plan my week")
+				ids, threeIDs[j.ID] = append(ids, j.ID), true
+			}
+			type start struct {
+				at    time.Time
+				three bool
+			}
+			var order []start
+			for _, id := range ids {
+				c := one
+				if threeIDs[id] {
+					c = three
+				}
+				j := c.waitTerminal(id)
+				order = append(order, start{*j.StartedAt, threeIDs[id]})
+			}
+			slices.SortFunc(order, func(a, b start) int { return a.at.Compare(b.at) })
+			n := 0
+			for _, o := range order[:16] {
+				if o.three {
+					n++
+				}
+			}
+			// Weight 3 to 1: about 12 of the first 16; first in, first out
+			// would give the weight-3 user almost none (it submitted last).
+			if n < 9 {
+				t.Errorf("the weight-3 user had %d of the first 16 starts, want about 12 (at least 9)", n)
+			}
+		})
+	})
+}

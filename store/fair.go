@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// fairUnit is how far one job of a user of weight 1 moves that user's
+// virtual clock; a user of weight w moves it fairUnit/w per job.
+const fairUnit = 1_000_000
+
+// SetFairShare turns fair share on or off for the jobs this store creates
+// (off: every job goes to River at once, first in, first out).
+func (s *Store) SetFairShare(on bool) { s.fair = on }
+
+// place puts a new job of userID in the queue, in tx: straight to River
+// when nothing waits and River holds fewer ready jobs than the live nodes
+// run at once (the uncontended path, as without fair share); otherwise it
+// waits with a tag in its user's virtual clock — start-time fair queuing:
+// the tag is the later of the user's clock and the head of the waiting
+// jobs, so a user with nothing queued goes to the front, and one with a
+// backlog takes its turn after the others'. It returns the River job id,
+// or 0 and the tag of a waiting job.
+func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now time.Time) (riverID, tag int64, err error) {
+	if !s.fair {
+		riverID, err = s.enqueue(ctx, tx, jobID)
+		return riverID, 0, err
+	}
+	var head sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(fair_tag) FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL`).Scan(&head); err != nil {
+		return 0, 0, wrap(err, "read the head of the waiting jobs")
+	}
+	if !head.Valid {
+		room, err := s.room(ctx, tx, now)
+		if err != nil {
+			return 0, 0, err
+		}
+		if room > 0 {
+			riverID, err = s.enqueue(ctx, tx, jobID)
+			return riverID, 0, err
+		}
+		// Nothing waits: the clocks of users who were served meet here.
+		// Tags start at fairUnit, so no waiting job has tag 0 (NULL).
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COALESCE(MAX(finish_tag), ?) FROM aijobs_fair`), fairUnit).Scan(&head.Int64); err != nil {
+			return 0, 0, wrap(err, "read the fair clocks")
+		}
+	}
+	var weight int64
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT weight FROM aijobs_users WHERE id = ?`), userID).Scan(&weight); err != nil {
+		return 0, 0, wrap(err, "read the weight of user "+userID)
+	}
+	step := int64(fairUnit) / max(weight, 1)
+	// One statement moves the user's clock: finish = max(finish, head) + step.
+	var finish int64
+	err = tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO aijobs_fair (user_id, finish_tag) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET finish_tag = CASE WHEN aijobs_fair.finish_tag > excluded.finish_tag - ?
+			THEN aijobs_fair.finish_tag + ? ELSE excluded.finish_tag END
+		RETURNING finish_tag`), userID, head.Int64+step, step, step).Scan(&finish)
+	if err != nil {
+		return 0, 0, wrap(err, "move the fair clock of user "+userID)
+	}
+	return 0, finish - step, nil
+}
+
+// room is how many more jobs River may hold ready: what the live nodes run
+// at once, less the jobs River has ready (available) now.
+func (s *Store) room(ctx context.Context, q querier, now time.Time) (int, error) {
+	var capacity, ready int
+	err := q.QueryRowContext(ctx, s.d.rebind(`SELECT
+		(SELECT COALESCE(SUM(workers), 0) FROM aijobs_nodes WHERE expires_at > ?),
+		(SELECT COUNT(*) FROM river_job WHERE state = 'available' AND queue = 'default')`), now.UnixMicro()).Scan(&capacity, &ready)
+	if err != nil {
+		return 0, wrap(err, "read the queue's room")
+	}
+	return capacity - ready, nil
+}
+
+// querier is what room reads with: the store's pool or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Dispatch moves up to the room River has of the waiting jobs to River, in
+// tag order, and says how many it moved. One node (the maintenance leader)
+// runs it, whenever workers may have freed up.
+func (s *Store) Dispatch(ctx context.Context, now time.Time) (int, error) {
+	// Reads first: most of the time nothing waits or River has no room,
+	// and the write transaction (on SQLite, the database's one writer) is
+	// not needed.
+	var waiting int
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL LIMIT 1) w`).Scan(&waiting)
+	if err != nil || waiting == 0 {
+		return 0, wrap(err, "look for waiting jobs")
+	}
+	if room, err := s.room(ctx, s.r, now); err != nil || room <= 0 {
+		return 0, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, wrap(err, "begin dispatch")
+	}
+	defer tx.Rollback()
+	room, err := s.room(ctx, tx, now)
+	if err != nil || room <= 0 {
+		return 0, err
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT id FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL
+		ORDER BY fair_tag, created_at, id LIMIT ?`), room)
+	if err != nil {
+		return 0, wrap(err, "read waiting jobs")
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, wrap(err, "read waiting jobs")
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return 0, wrap(err, "read waiting jobs")
+	}
+	moved := 0
+	for _, id := range ids {
+		// Claim the job first: a job cancelled meanwhile, or claimed by a
+		// dispatcher on another node (a leader change), is left alone.
+		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET river_id = 0 WHERE id = ? AND river_id IS NULL AND finished_at IS NULL`), id)
+		if err != nil {
+			return 0, wrap(err, "claim job "+id)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue
+		}
+		riverID, err := s.enqueue(ctx, tx, id)
+		if err != nil {
+			return 0, fmt.Errorf("dispatch job %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET river_id = ? WHERE id = ?`), riverID, id); err != nil {
+			return 0, wrap(err, "dispatch job "+id)
+		}
+		moved++
+	}
+	return moved, wrap(tx.Commit(), "commit dispatch")
+}
