@@ -49,8 +49,10 @@ func TestTokensMigration(t *testing.T) {
 				}
 			}
 		}
-		u, _, err := st.EnsureUser(ctx, "old", 7)
-		if err != nil {
+		// A user and a token as the old schema had them (today's code
+		// reads columns it did not have).
+		u := jobs.User{ID: "usr_old", Name: "old", DailyQuota: 7}
+		if _, err := st.w.ExecContext(ctx, st.d.rebind(`INSERT INTO aijobs_users (id, name, daily_quota, created_at) VALUES (?, ?, ?, ?)`), u.ID, u.Name, u.DailyQuota, time.Now().UnixMicro()); err != nil {
 			t.Fatal(err)
 		}
 		const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
