@@ -19,5 +19,7 @@ export {
 } from './errors.js';
 export type { AiJobsErrorCode } from './errors.js';
 export type * from './types.js';
+/** The whole generated OpenAPI typing (paths, operations, components) for callers who want it. */
+export type { paths, operations, components } from './openapi.js';
 export { connectCable, cableUrl, CABLE_PROTOCOLS } from './cable.js';
 export type { CableConnection, CableHandlers } from './cable.js';
