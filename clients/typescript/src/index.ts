@@ -1,6 +1,8 @@
 export { createClient } from './client.js';
 export type { AiJobsClient, ClientOptions, CallOptions, GetJobIfChangedOptions, ListJobsOptions } from './client.js';
-export { watchJob, applyEvent, isTerminalEvent } from './watch.js';
+export { watchJob } from './watch.js';
+export { applyEvent, foldEvent, foldSnapshot, initialJobState, isTerminalEvent } from './fold.js';
+export type { JobState } from './fold.js';
 export type { JobWatch, WatchOptions } from './watch.js';
 export {
   AiJobsError,

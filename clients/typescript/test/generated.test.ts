@@ -1,6 +1,7 @@
 // The checked-in generated files are what their generators would write now, and the sources
-// type-check against them: the TypeScript types follow api/openapi.json. A failure names the
-// command that brings the file up to date.
+// type-check against them: the TypeScript types follow api/openapi.json, and the dashboard's copy
+// of the client (web/static/vendor/aijobs-client.js) follows src/. A failure names the command that
+// brings the file up to date.
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,10 @@ async function check(script: string): Promise<string> {
 describe('generated files', () => {
   it('src/openapi.ts is generated from api/openapi.json (else: npm run gen:types)', async () => {
     expect(await check('gen-types.mjs')).toBe('');
+  });
+
+  it('web/static/vendor/aijobs-client.js is built from src/ (else: npm run build:web)', async () => {
+    expect(await check('build-web.mjs')).toBe('');
   });
 
   it('src/ and test/ type-check against the generated types (tsc --noEmit)', async () => {
