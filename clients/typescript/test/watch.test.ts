@@ -2,23 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, isTerminalEvent, type ActiveTransport, type JobEvent } from '../src/index.js';
-import { EventSource, expectConsecutive, makeClient, server, uniq, waitTerminal } from './helpers.js';
+import { expectConsecutive, makeClient, server, trackingEventSource, uniq, waitTerminal } from './helpers.js';
 
 const USER = 'ts-watch';
-
-/** An EventSource class that records every instance, its URL and the raw ids it received. */
-function trackingEventSource() {
-  const instances: { url: string; es: EventSource; ids: number[] }[] = [];
-  class Tracked extends EventSource {
-    constructor(url: string | URL, init?: ConstructorParameters<typeof EventSource>[1]) {
-      super(url, init);
-      const rec = { url: String(url), es: this as EventSource, ids: [] as number[] };
-      instances.push(rec);
-      this.addEventListener('message', (m) => rec.ids.push(Number(m.lastEventId)));
-    }
-  }
-  return { ES: Tracked, instances };
-}
 
 /** A fetch for the `eventsource` package whose response bodies the test can cut, like a dropped connection. */
 function droppableFetch(lastSeen: () => number | undefined) {
