@@ -105,6 +105,7 @@ interface Entry {
   live: JobLive<any>;
   /** Resolves with the terminal snapshot; rejects when the watch fails or is stopped first. */
   readonly done: Promise<Job<any>>;
+  readonly settle: Settle;
 }
 
 interface Registry {
@@ -129,50 +130,53 @@ function notify(r: Registry, jobId: string) {
   for (const l of [...(r.listeners.get(jobId) ?? [])]) l();
 }
 
-function startEntry(queryClient: QueryClient, r: Registry, jobId: string, entry: Entry, opts: JobWatchOptions<any>, settle: {
+interface Settle {
   resolve: (job: Job<any>) => void;
   reject: (err: unknown) => void;
-}) {
+}
+
+function startEntry(queryClient: QueryClient, r: Registry, jobId: string, entry: Entry, opts: JobWatchOptions<any>) {
   const set = (patch: Partial<JobLive<any>>) => {
     if (r.entries.get(jobId) !== entry) return;
     entry.live = { ...entry.live, ...patch };
     notify(r, jobId);
   };
+  const follow = (snapshot: Job<any> | undefined) => {
+    if (entry.stopped) return;
+    const watch = entry.client.watchJob(jobId, {
+      ...opts,
+      snapshot,
+      onEvent: (ev) => set({ events: [...entry.live.events, ev] }),
+      onSnapshot: (job) => {
+        if (!entry.stopped) queryClient.setQueryData(jobStatusKey(jobId), job);
+      },
+      onOutput: (output) => set({ output }),
+      onTransport: (transport, why) => {
+        set({ transport });
+        opts.onTransport?.(transport, why);
+      },
+    });
+    entry.watch = watch;
+    watch.done.then(
+      (job) => {
+        set({ transport: null, done: true });
+        entry.settle.resolve(job);
+      },
+      (err) => {
+        if (!isAbort(err)) set({ transport: null, error: asError(err) });
+        entry.settle.reject(err);
+      },
+    );
+  };
   // The snapshot the cache has (the submit answer, another component's), else one GET — shared
-  // with a useQuery of the same key that is fetching it now.
-  queryClient.fetchQuery(jobQueryOptions(entry.client, jobId)).then(
-    (snapshot) => {
-      if (entry.stopped) return;
-      const watch = entry.client.watchJob(jobId, {
-        ...opts,
-        snapshot,
-        onEvent: (ev) => set({ events: [...entry.live.events, ev] }),
-        onSnapshot: (job) => {
-          if (!entry.stopped) queryClient.setQueryData(jobStatusKey(jobId), job);
-        },
-        onOutput: (output) => set({ output }),
-        onTransport: (transport, why) => {
-          set({ transport });
-          opts.onTransport?.(transport, why);
-        },
-      });
-      entry.watch = watch;
-      watch.done.then(
-        (job) => {
-          set({ transport: null, done: true });
-          settle.resolve(job);
-        },
-        (err) => {
-          if (!isAbort(err)) set({ transport: null, error: asError(err) });
-          settle.reject(err);
-        },
-      );
-    },
-    (err) => {
-      set({ error: asError(err) });
-      settle.reject(err);
-    },
-  );
+  // with a useQuery of the same key that is fetching it now. A GET that failed for a reason that
+  // may pass (503, the network) leaves the watch to get the snapshot itself, with its backoff.
+  queryClient.fetchQuery(jobQueryOptions(entry.client, jobId)).then(follow, (err) => {
+    if (entry.stopped) return;
+    if (!isFinal(err)) return follow(undefined);
+    set({ error: asError(err) });
+    entry.settle.reject(err);
+  });
 }
 
 /** A hold on a job's shared watch: {@link acquireJobWatch}. */
@@ -191,7 +195,8 @@ export interface JobWatchHandle<Output = unknown> {
  * every later one shares it; when the last is released the watch stops (after the current task,
  * so React's StrictMode remount does not open a second stream). The watch writes each new
  * snapshot to the cache with `setQueryData(['job-status', jobId], job)`. The hooks call this;
- * call it yourself to follow a job outside React.
+ * call it yourself to follow a job outside React. The client and `opts` of the hold that starts
+ * the watch are the ones it uses.
  */
 export function acquireJobWatch<Output = unknown>(
   queryClient: QueryClient,
@@ -206,13 +211,13 @@ export function acquireJobWatch<Output = unknown>(
     entry.stopTimer = undefined;
   }
   if (!entry) {
-    let settle!: { resolve: (job: Job<any>) => void; reject: (err: unknown) => void };
+    let settle!: Settle;
     const done = new Promise<Job<any>>((resolve, reject) => (settle = { resolve, reject }));
     done.catch(() => {}); // a stopped watch is not an unhandled rejection
-    const created: Entry = { client, refs: 0, stopTimer: undefined, stopped: false, watch: null, live: IDLE, done };
+    const created: Entry = { client, refs: 0, stopTimer: undefined, stopped: false, watch: null, live: IDLE, done, settle };
     entry = created;
     r.entries.set(jobId, created);
-    startEntry(queryClient, r, jobId, created, opts as JobWatchOptions<any>, settle);
+    startEntry(queryClient, r, jobId, created, opts as JobWatchOptions<any>);
     notify(r, jobId);
   }
   const held = entry;
@@ -230,6 +235,7 @@ export function acquireJobWatch<Output = unknown>(
         if (held.refs > 0 || r.entries.get(jobId) !== held) return;
         held.stopped = true;
         held.watch?.close();
+        held.settle.reject(Object.assign(new Error('The watch was stopped'), { name: 'AbortError' }));
         r.entries.delete(jobId);
         notify(r, jobId);
       }, 0);

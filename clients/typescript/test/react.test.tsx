@@ -200,6 +200,20 @@ describe('useAiProxy', () => {
     expect(queryClient.getQueryData(['ai-usage'])).toMatchObject({ user_key_used: true });
   });
 
+  it("still invalidates and fills ai-usage when the component is gone before the job ends", async () => {
+    const { queryClient, wrapper } = setup();
+    await seed(queryClient, ['smartGoals']);
+    let terminal = 0;
+    const { result, unmount } = renderHook(() => useAiProxy({ onTerminal: () => terminal++ }), { wrapper });
+    const res = await result.current.mutateAsync(`A SMART goal for reading 20 books ${uniq()}`);
+    unmount(); // at once: the job is still running
+    expect(activeJobWatches(queryClient)).toEqual([res.job_id]); // the mutation's hold keeps it
+    await waitFor(() => expect(queryClient.getQueryState(['smartGoals'])?.isInvalidated).toBe(true), { timeout: 25_000 });
+    expect(queryClient.getQueryData(['ai-usage'])).toMatchObject({ provider: 'offline' });
+    expect(terminal).toBe(1);
+    await waitFor(() => expect(activeJobWatches(queryClient)).toEqual([])); // and lets go at the end
+  });
+
   it('reports a cancelled job and surfaces a submit error', async () => {
     const { wrapper } = setup();
     const { result } = renderHook(() => useAiProxy(), { wrapper });
