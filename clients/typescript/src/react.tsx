@@ -243,7 +243,7 @@ export function acquireJobWatch<Output = unknown>(
   };
 }
 
-/** How many watches `queryClient` holds open now (for tests and diagnostics). */
+/** The ids of the jobs whose shared watch `queryClient` holds now (for tests and diagnostics). */
 export function activeJobWatches(queryClient: QueryClient): string[] {
   return [...(registries.get(queryClient)?.entries.keys() ?? [])];
 }

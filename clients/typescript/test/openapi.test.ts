@@ -85,7 +85,7 @@ const schema = (name: string): Schema => ({ $ref: `#/components/schemas/${name}`
 const responseSchema = (path: string, method: string, status: number): Schema =>
   doc.paths[path][method].responses[String(status)].content['application/json'].schema;
 
-const USER = 'ts-client';
+const USER = 'ts-contract';
 
 describe('api/openapi.json describes what the server sends', () => {
   it('the checker finds what it should (a missing required field, an undocumented one, a wrong type)', () => {

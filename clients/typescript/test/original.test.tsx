@@ -26,7 +26,7 @@ afterEach(() => cleanup());
 
 function mount() {
   const { baseUrl, tokens } = server();
-  const client = createClient({ baseUrl, token: tokens['ts-react']! });
+  const client = createClient({ baseUrl, token: tokens['ts-original']! });
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   for (const k of ['smartGoals', 'tasks', 'unrelated']) queryClient.setQueryData([k], { seeded: true });
   const view = render(
