@@ -90,11 +90,11 @@ export interface JobLive<Output = unknown> {
 
 const IDLE: JobLive<any> = Object.freeze({ events: [], output: '', transport: null, error: null, done: false });
 
-/** Options of a job's watch; those of the first hook (or caller) that starts it apply. */
-export type JobWatchOptions<Output = unknown> = Omit<
-  WatchOptions<Output>,
-  'onEvent' | 'onSnapshot' | 'onOutput' | 'signal' | 'snapshot'
->;
+/**
+ * Options of a job's watch (`watchJob`'s, less what the registry sets itself); those of the hold
+ * that starts the watch apply, `onEvent` and `onTransport` included.
+ */
+export type JobWatchOptions<Output = unknown> = Omit<WatchOptions<Output>, 'onSnapshot' | 'onOutput' | 'signal' | 'snapshot'>;
 
 interface Entry {
   readonly client: AiJobsClient;
@@ -146,7 +146,10 @@ function startEntry(queryClient: QueryClient, r: Registry, jobId: string, entry:
     const watch = entry.client.watchJob(jobId, {
       ...opts,
       snapshot,
-      onEvent: (ev) => set({ events: [...entry.live.events, ev] }),
+      onEvent: (ev) => {
+        set({ events: [...entry.live.events, ev] });
+        opts.onEvent?.(ev);
+      },
       onSnapshot: (job) => {
         if (!entry.stopped) queryClient.setQueryData(jobStatusKey(jobId), job);
       },
