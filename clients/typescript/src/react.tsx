@@ -1,5 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import {
+  isCancelledError,
   queryOptions,
   skipToken,
   useMutation,
@@ -61,12 +62,14 @@ function asError(err: unknown): Error {
  * `prefetchQuery`…: one GET of the job, or `skipToken` (an idle query) without a job id. Its data
  * is pushed by the job's watch (see {@link acquireJobWatch}; {@link useJob} does both), so it is
  * never stale (`staleTime: Infinity`): a second component on the same job reads the cache, it does
- * not fetch again. Retries only what may succeed later (not 401/403/404).
+ * not fetch again. Retries only what may succeed later (not 401/403/404). The GET does not take
+ * React Query's AbortSignal: it is short, and a component that unmounts while it runs (or that
+ * StrictMode mounts twice) then leaves it to fill the cache instead of having it asked again.
  */
 export function jobQueryOptions<Output = unknown>(client: AiJobsClient, jobId: string | null | undefined) {
   return queryOptions<Job<Output>, Error, Job<Output>, readonly ['job-status', string | null | undefined]>({
     queryKey: jobStatusKey(jobId),
-    queryFn: jobId ? ({ signal }) => client.getJob<Output>(jobId, { signal }) : skipToken,
+    queryFn: jobId ? () => client.getJob<Output>(jobId) : skipToken,
     staleTime: Infinity,
     retry: (failures, err) => !isFinal(err) && failures < 2,
   });
@@ -174,12 +177,17 @@ function startEntry(queryClient: QueryClient, r: Registry, jobId: string, entry:
   // The snapshot the cache has (the submit answer, another component's), else one GET — shared
   // with a useQuery of the same key that is fetching it now. A GET that failed for a reason that
   // may pass (503, the network) leaves the watch to get the snapshot itself, with its backoff.
-  queryClient.fetchQuery(jobQueryOptions(entry.client, jobId)).then(follow, (err) => {
-    if (entry.stopped) return;
-    if (!isFinal(err)) return follow(undefined);
-    set({ error: asError(err) });
-    entry.settle.reject(err);
-  });
+  // A fetch cancelled under us (queryClient.cancelQueries) is asked again, joining any new one.
+  const first = (tries: number): void => {
+    queryClient.fetchQuery(jobQueryOptions(entry.client, jobId)).then(follow, (err) => {
+      if (entry.stopped) return;
+      if (isCancelledError(err) && tries < 3) return first(tries + 1);
+      if (!isFinal(err)) return follow(undefined);
+      set({ error: asError(err) });
+      entry.settle.reject(err);
+    });
+  };
+  first(0);
 }
 
 /** A hold on a job's shared watch: {@link acquireJobWatch}. */
