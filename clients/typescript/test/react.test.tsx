@@ -88,7 +88,7 @@ describe('useJobStatus', () => {
 });
 
 describe('one watch per job, shared by every hook and component', () => {
-  it('opens one stream and one GET for three components on the same job, and stops with the last', async () => {
+  it('opens one stream and one GET for four components on the same job, and stops with the last', async () => {
     const { ES, instances } = trackingEventSource();
     const { client, queryClient, Providers, calls } = setup({ EventSource: ES });
     const sub = await client.submit(`shared watch ${uniq()}`);
@@ -97,9 +97,9 @@ describe('one watch per job, shared by every hook and component', () => {
       const q = useJobStatus(id);
       return <p data-testid="status">{q.data ? `${q.data.status} ${q.data.progress}%` : 'loading'}</p>;
     };
-    const Output = () => {
+    const Output = ({ testId }: { testId: string }) => {
       const ev = useJobEvents(id);
-      return <pre data-testid="output">{`${ev.events.length}:${ev.output.length}:${ev.transport ?? 'none'}`}</pre>;
+      return <pre data-testid={testId}>{`${ev.events.length}:${ev.output.length}:${ev.transport ?? 'none'}`}</pre>;
     };
     const Badge = () => {
       const j = useJob(id);
@@ -108,7 +108,8 @@ describe('one watch per job, shared by every hook and component', () => {
     const App = ({ show }: { show: { output: boolean; badge: boolean } }) => (
       <Providers>
         <Status />
-        {show.output && <Output />}
+        {show.output && <Output testId="output" />}
+        <Output testId="output-2" />
         {show.badge && <Badge />}
       </Providers>
     );
@@ -120,7 +121,9 @@ describe('one watch per job, shared by every hook and component', () => {
     expect(view.getByTestId('status').textContent).toBe('completed 100%');
     expect(queryClient.getQueryData(jobQueryOptions(client, id).queryKey)).toMatchObject({ status: 'completed', terminal: true });
     expect(streamsOf(instances, id)).toHaveLength(1); // StrictMode's double mount included
-    expect(getsOf(calls, id)).toBe(1);
+    expect(getsOf(calls, id)).toBe(1); // also under StrictMode's unmount and remount of every hook
+    const [events] = view.getByTestId('output-2').textContent!.split(':');
+    expect(Number(events)).toBeGreaterThan(0);
     view.unmount();
     await waitFor(() => expect(activeJobWatches(queryClient)).toEqual([]));
     expect(streamsOf(instances, id).every((i) => i.es.readyState === 2)).toBe(true); // closed
