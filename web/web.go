@@ -2,7 +2,9 @@
 // follows a job live over SSE (polling when the stream is unavailable), lists
 // the caller's jobs and shows their usage. It is plain HTML, CSS and ES
 // modules embedded in the binary; nothing is built at run time and nothing is
-// loaded from another origin.
+// loaded from another origin. static/vendor/aijobs-client.js is the TypeScript
+// client (clients/typescript) bundled by its `npm run build:web`, checked in;
+// the page folds job events with it, and its tests fail when it is stale.
 package web
 
 import (

@@ -43,6 +43,7 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 		{"/index.html", "text/html; charset=utf-8", `src="/static/app.js"`},
 		{"/static/app.js", "text/javascript; charset=utf-8", "EventSource"},
 		{"/static/render.js", "text/javascript; charset=utf-8", "export function renderResult"},
+		{"/static/vendor/aijobs-client.js", "text/javascript; charset=utf-8", "function foldEvent("},
 		{"/static/app.css", "text/css; charset=utf-8", ":focus-visible"},
 		{"/static/favicon.svg", "image/svg+xml", "<svg"},
 	}

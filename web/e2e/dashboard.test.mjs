@@ -344,6 +344,38 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     assert.ok(await result.locator('ul > li').count() >= 1, 'key points listed');
   });
 
+  it("shows only the last attempt's output of a retried or re-asked job (the client's fold, from vendor/)", async () => {
+    const { page } = env;
+    await page.evaluate(() => {
+      window.__retrySamples = [];
+      const out = document.getElementById('job-output');
+      new MutationObserver(() => window.__retrySamples.push(out.textContent.length))
+        .observe(out, { childList: true, characterData: true, subtree: true });
+    });
+    // [[offline:flaky]]: attempt 1 streams half an answer and fails (retryable), attempt 2 succeeds.
+    // [[offline:invalid]]: the first answer does not validate and the model is asked again within
+    // the same attempt (a working status with the reason). Either way the output starts over.
+    for (const [marker, attempt] of [['[[offline:flaky]]', 2], ['[[offline:invalid]]', 1]]) {
+      await page.evaluate(() => { window.__retrySamples.length = 0; });
+      await page.getByLabel('Your request').fill(`A SMART goal for swimming a mile ${marker}`);
+      await page.getByRole('button', { name: 'Submit' }).click();
+      await waitForText(page, '#job-status', /^completed$/, 60e3);
+      await waitForText(page, '#job-transport', /^Finished \(live stream closed\)\.$/, 10e3);
+      const id = (await page.locator('#job-id').textContent()).trim();
+      const res = await fetch(`${env.base}/api/v1/jobs/${id}`, { headers: { Authorization: `Bearer ${env.token}` } });
+      const job = await res.json();
+      assert.equal(job.attempt, attempt, `${marker}: completed on attempt ${attempt}`);
+      const lens = await page.evaluate(() => window.__retrySamples);
+      assert.ok(lens.some((n, i) => i > 0 && n === 0 && lens[i - 1] > 0), `${marker}: the output started over: ${lens.join(',')}`);
+      assert.equal(await page.locator('#job-output').textContent(), job.result.text,
+        `${marker}: the output shown is the last answer's, not glued to the one before`);
+    }
+    // The page loads the fold from the bundled client, under the same CSP.
+    const vendor = await fetch(`${env.base}/static/vendor/aijobs-client.js`);
+    assert.equal(vendor.status, 200);
+    assert.match(await vendor.text(), /function foldEvent\(/);
+  });
+
   it('opens a finished job from the list with the keyboard', async () => {
     const { page } = env;
     const open = page.locator(`#jobs-body tr[data-job-id="${goalJobId}"]`).getByRole('button', { name: `Open job ${goalJobId}` });

@@ -2,7 +2,11 @@
 // jobs list with cancel, usage. Talks only to this origin's /api/v1 (see
 // docs/api.md); the API token lives in sessionStorage and travels only in the
 // Authorization header; stream URLs carry the short-lived stream token.
+// What the page knows of the watched job is the TypeScript client's fold of its
+// events (foldEvent/foldSnapshot), from the client bundled into vendor/ by
+// `npm run build:web` in clients/typescript: one applyEvent for both.
 import { h, renderResult, errorOf } from './render.js';
+import { foldEvent, foldSnapshot, initialJobState } from './vendor/aijobs-client.js';
 
 const TOKEN_KEY = 'aijobs.api_token';
 const POLL_MS = 2000;          // polling fallback interval (the original client's)
@@ -27,13 +31,11 @@ const el = {
 /** The page's state. Only the functions below write it. */
 const state = {
   token: readToken(),
-  // The watched job: its snapshot as we know it, the output streamed so far,
-  // the last event seq applied, and how we follow it.
-  job: null,
-  output: '',
-  lastSeq: -1,
-  outputAttempt: 0, // the attempt whose output is shown
-  baseSeq: 0, // the seq of the snapshot watch() started from: older events only replay output
+  // The watched job as the client's fold knows it ({job, output, seq,
+  // retryError}: written only by watch, applySnapshot and applyEvent), and how
+  // we follow it.
+  view: null,
+  get job() { return this.view ? this.view.job : null; },
   announced: '',
   resultShown: '',
   watch: null, // { es, pollTimer, stopped, mode }
@@ -229,11 +231,9 @@ function stopWatching() {
  */
 function watch(job) {
   stopWatching();
-  state.job = { ...job };
-  state.output = '';
-  state.lastSeq = -1;
-  state.baseSeq = typeof job.seq === 'number' ? job.seq : 0;
-  state.outputAttempt = 0;
+  // Not yet read in the log: the stream from 0 replays it, and events up to
+  // this snapshot's seq only rebuild the output.
+  state.view = initialJobState({ ...job });
   state.announced = '';
   state.resultShown = null; // matches no job: the previous job's result is cleared
   el.panel.hidden = false;
@@ -318,75 +318,32 @@ function setTransport(text) {
   el.jobTransport.textContent = text;
 }
 
-/** applySnapshot replaces what we know of the job with a full snapshot. */
+/** applySnapshot folds in a full snapshot (a poll, a cancel answer). */
 function applySnapshot(snap) {
-  if (!snap || !state.job || snap.job_id !== state.job.job_id) return;
-  const prev = state.job;
-  state.job = { ...prev, ...snap, progress: Math.max(prev.progress || 0, snap.progress || 0) };
-  if (typeof snap.seq === 'number') state.lastSeq = Math.max(state.lastSeq, snap.seq);
-  const r = state.job.result;
-  if (!state.output && r && typeof r.text === 'string') state.output = r.text;
+  if (!snap || !state.view) return;
+  const next = foldSnapshot(state.view, snap);
+  if (next === state.view) return;
+  state.view = next;
   afterChange();
 }
 
-/** applyEvent applies one SSE event (docs/api.md, "Events"). */
+/**
+ * applyEvent folds in one SSE event (docs/api.md, "Events"): replays and other
+ * jobs' events change nothing; a working status starts the output over.
+ */
 function applyEvent(ev) {
-  if (!ev || !state.job || ev.job_id !== state.job.job_id) return;
-  if (ev.type === 'snapshot' || ev.type === 'resync') {
-    applySnapshot(ev.job);
-    return;
-  }
-  if (typeof ev.seq === 'number') {
-    if (ev.seq <= state.lastSeq) return; // already applied (a replay after reconnect)
-    state.lastSeq = ev.seq;
-  }
-  const j = state.job;
-  // Events up to the snapshot we started from are a replay: they bring back
-  // the output streamed so far, the snapshot already has the rest.
-  if (ev.type === 'output') state.output += ev.text || '';
-  if (ev.type === 'status' && ev.status === 'working' && ev.attempt > 1 && ev.attempt !== state.outputAttempt) {
-    state.output = ''; // a new attempt streams its output again from the start
-  }
-  if (ev.type === 'status' && ev.attempt) state.outputAttempt = ev.attempt;
-  if (typeof ev.seq === 'number' && ev.seq <= state.baseSeq) {
-    afterChange();
-    return;
-  }
-  j.seq = ev.seq;
-  if (ev.status) j.status = ev.status;
-  if (typeof ev.progress === 'number') j.progress = Math.max(j.progress || 0, ev.progress);
-  if (ev.intent) j.intent = ev.intent;
-  switch (ev.type) {
-    case 'status':
-      if (ev.attempt) j.attempt = ev.attempt;
-      j.retry_at = ev.retry_at || null;
-      j.retry_error = ev.status === 'retrying' ? ev.error || null : null;
-      break;
-    case 'completed':
-      j.result = ev.result;
-      j.error = null;
-      j.progress = 100;
-      if (!state.output && ev.result && ev.result.text) state.output = ev.result.text;
-      break;
-    case 'failed':
-      j.error = ev.error || null;
-      j.result = ev.result || null;
-      break;
-    case 'cancelled':
-      j.error = ev.error || null;
-      break;
-    default:
-      break;
-  }
-  // Stop on the event's terminal flag, whatever its type.
-  j.terminal = ev.terminal === true;
+  if (!ev || !state.view) return;
+  const next = foldEvent(state.view, ev);
+  if (next === state.view) return;
+  state.view = next;
   afterChange();
 }
 
 function afterChange() {
   renderJob();
   // Stop once the job is over and the log has been read up to its end.
-  if (isTerminal(state.job) && state.lastSeq >= state.baseSeq && state.watch) {
+  const v = state.view;
+  if (isTerminal(v.job) && v.seq !== null && v.seq >= v.job.seq && state.watch) {
     const w = state.watch;
     // Close now so EventSource does not reconnect after the stream ends.
     stopWatching();
@@ -409,7 +366,7 @@ function renderJob() {
   el.jobCancel.hidden = isTerminal(j);
 
   if (j.status === 'retrying') {
-    const why = j.retry_error ? errorOf({ error: j.retry_error }).message + ' ' : '';
+    const why = state.view.retryError ? errorOf({ error: state.view.retryError }).message + ' ' : '';
     const when = j.retry_at ? `Next attempt at ${formatTime(j.retry_at)}.` : 'Retrying soon.';
     el.retry.textContent = `Attempt ${j.attempt || 1} did not succeed. ${why}${when}`;
     el.retry.hidden = false;
@@ -419,7 +376,7 @@ function renderJob() {
   }
 
   const nearBottom = el.output.scrollHeight - el.output.scrollTop - el.output.clientHeight < 24;
-  el.output.textContent = state.output;
+  el.output.textContent = state.view.output;
   el.output.dataset.placeholder = state.watch && state.watch.mode === 'poll'
     ? 'Live output is not available while polling; the result appears when the job is done.'
     : isTerminal(j) ? 'No output.' : 'Waiting for output…';

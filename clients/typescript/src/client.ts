@@ -6,6 +6,7 @@ import type {
   JobPoll,
   JobStatus,
   StreamToken,
+  SubmitBody,
   SubmitRequest,
   SubmitResponse,
   Transport,
@@ -177,7 +178,7 @@ export function createClient(options: ClientOptions): AiJobsClient {
           input: r.input,
           user_provided_key: r.userProvidedKey ?? null,
           request_id: r.requestId ?? null,
-        }),
+        } satisfies SubmitBody),
         signal: opts.signal,
       });
       const body = await json<Omit<SubmitResponse<Output>, 'created' | 'location'>>(res);

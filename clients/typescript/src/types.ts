@@ -1,80 +1,61 @@
 /**
  * Wire types of the aijobs HTTP API (docs/api.md). Field names are the
  * server's snake_case JSON names; nothing is renamed on the way in.
+ *
+ * They are derived from `./openapi.ts`, which `npm run gen:types` generates from the server's
+ * OpenAPI document (api/openapi.json); `npm test` fails when that file is stale, so these types
+ * follow the server. What is added here: the `Output` type parameter of a result, and open string
+ * unions (`Intent`, event `type`) so a newer server's values still type-check.
  */
+import type { components, operations } from './openapi.js';
+
+type Schemas = components['schemas'];
+type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : never;
 
 /** Where a job stands. `completed`, `failed` and `cancelled` are terminal; test `terminal`, not the status. */
-export type JobStatus = 'queued' | 'working' | 'retrying' | 'completed' | 'failed' | 'cancelled';
+export type JobStatus = Schemas['Status'];
 
 /** What the AI step classified the input as. Other strings may appear in later server versions. */
-export type Intent = 'smart_goal' | 'prioritization' | 'general' | (string & {});
+export type Intent = Schemas['Intent'] | (string & {});
 
 /** What a job cost and where the user stands with the quota (`result.usage_info`). */
-export interface UsageInfo {
-  provider: string;
-  model: string;
-  tokens_in: number;
-  tokens_out: number;
-  user_key_used: boolean;
-  requests_used: number;
-  requests_limit: number;
-  requests_remaining: number;
-  resets_at: string;
-}
+export type UsageInfo = Schemas['UsageInfo'];
 
 /** `result` of a completed job. */
-export interface CompletedResult<Output = unknown> {
+export interface CompletedResult<Output = unknown> extends Omit<Schemas['CompletedResult'], 'intent' | 'output'> {
   intent: Intent;
   /** Structured JSON, shaped per intent. */
   output: Output;
-  text: string;
-  usage_info: UsageInfo;
 }
 
 /** `result` of a failed job. */
-export interface FailedResult {
-  error: string;
-}
+export type FailedResult = Schemas['FailedResult'];
 
 export type JobResult<Output = unknown> = CompletedResult<Output> | FailedResult;
 
 /** A job's failure or cancellation reason. */
-export interface JobError {
-  code: string;
-  message: string;
-}
+export type JobError = NonNullable<Schemas['JobError']>;
 
 /** The job snapshot: GET /api/v1/jobs/{id}. */
-export interface Job<Output = unknown> {
-  job_id: string;
-  status: JobStatus;
-  /** True exactly for completed, failed and cancelled. Stop following a job on this. */
-  terminal: boolean;
-  /** 0–100, never decreases; 100 only with completed. */
-  progress: number;
-  /** The job's version: +1 on every change. The ETag is `"<seq>"` and the SSE id is the seq. */
-  seq: number;
+export interface Job<Output = unknown> extends Omit<Schemas['Job'], 'intent' | 'result' | 'error'> {
   intent?: Intent | null;
-  attempt: number;
+  /** Completed: {@link CompletedResult}; failed: {@link FailedResult}; otherwise null. */
   result: JobResult<Output> | null;
   error: JobError | null;
-  retry_at?: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  expires_at: string;
   /** Short-lived read-only token for this job's stream URLs; present in the owner's view. */
-  stream_token?: string;
+  stream_token?: Schemas['JobView']['stream_token'];
 }
 
 /** The 202/200 answer of POST /api/v1/ai/proxy. */
-export interface SubmitResponse<Output = unknown> extends Job<Output> {
-  message: string;
+export interface SubmitResponse<Output = unknown> extends Job<Output>, Pick<Schemas['Submitted'], 'message'> {
   /** Added by the client: true for 202 (new job), false for 200 (an idempotent replay). */
   created: boolean;
   /** Added by the client: the `Location` header. */
   location: string | null;
 }
+
+/** The JSON body of POST /api/v1/ai/proxy, as sent. */
+export type SubmitBody = Schemas['SubmitRequest'];
 
 /** Body of POST /api/v1/ai/proxy, in camelCase for callers. */
 export interface SubmitRequest {
@@ -87,27 +68,18 @@ export interface SubmitRequest {
 }
 
 /** GET /api/v1/jobs. */
-export interface JobList<Output = unknown> {
+export interface JobList<Output = unknown> extends Omit<JsonOf<operations['listJobs']['responses'][200]>, 'jobs'> {
   jobs: Job<Output>[];
-  next_cursor: string | null;
 }
 
 /** GET /api/v1/ai/usage. */
-export interface Usage {
-  requests_used: number;
-  requests_limit: number;
-  requests_remaining: number;
-  resets_at: string;
-  tokens_in: number;
-  tokens_out: number;
-  user_key_requests: number;
-}
+export type Usage = Schemas['Usage'];
 
 /** POST /api/v1/stream_tokens. */
-export interface StreamToken {
-  stream_token: string;
-  expires_at: string;
-}
+export type StreamToken = JsonOf<operations['streamToken']['responses'][200]>;
+
+/** An error answer of the API: `{"error": "<for humans>", "code": "<machine code>"}`. */
+export type ErrorBody = Schemas['Error'];
 
 /** The answer of a conditional or long-polling GET of one job. */
 export interface JobPoll<Output = unknown> {
@@ -120,31 +92,14 @@ export interface JobPoll<Output = unknown> {
   pollIntervalMs: number | null;
 }
 
-export type JobEventType =
-  | 'snapshot'
-  | 'resync'
-  | 'status'
-  | 'progress'
-  | 'output'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
+export type JobEventType = Schemas['Event']['type'];
 
 /** One event of a job's log, as sent on SSE (`id:` = seq, `data:` = this JSON). */
-export interface JobEvent<Output = unknown> {
-  job_id: string;
-  seq: number;
-  /** On the per-user stream only. */
-  user_seq?: number;
+export interface JobEvent<Output = unknown>
+  extends Omit<Schemas['Event'], 'type' | 'intent' | 'result' | 'error' | 'retry_at' | 'job'> {
   type: JobEventType | (string & {});
   /** True exactly on the job's last event (completed, failed, cancelled) and on a snapshot of a finished job. Stop on this. */
   terminal: boolean;
-  at: string;
-  status: JobStatus;
-  progress: number;
-  attempt?: number;
-  /** output: the next chunk of model text. */
-  text?: string;
   intent?: Intent;
   result?: JobResult<Output> | null;
   error?: JobError | null;

@@ -1,9 +1,9 @@
 import { AiJobsError } from './errors.js';
 import type { AiJobsClient } from './client.js';
 import { cableUrl, connectCable, type CableConnection } from './cable.js';
+import { foldEvent, foldSnapshot, initialJobState, type JobState } from './fold.js';
 import type {
   ActiveTransport,
-  CompletedResult,
   EventSourceConstructor,
   EventSourceLike,
   Job,
@@ -18,7 +18,7 @@ export interface WatchOptions<Output = unknown> {
   onEvent?: (event: JobEvent<Output>) => void;
   /** The local snapshot, whenever it changed. */
   onSnapshot?: (job: Job<Output>) => void;
-  /** The accumulated output text and the chunk just added. */
+  /** The accumulated output text and the chunk just added (the whole text when it started over). */
   onOutput?: (output: string, chunk: string) => void;
   /** The transport in use, whenever it changes, with why the previous one was given up. */
   onTransport?: (transport: ActiveTransport, reason?: unknown) => void;
@@ -68,7 +68,10 @@ export interface JobWatch<Output = unknown> {
   readonly jobId: string;
   /** The local snapshot, kept up to date from events; null until the first one is known. */
   readonly snapshot: Job<Output> | null;
-  /** The model output streamed so far (`output` events), or the final `result.text`. */
+  /**
+   * The current attempt's output streamed so far (`output` events since the last `working` status),
+   * or the final `result.text` when none was streamed (fold.ts, {@link JobState.output}).
+   */
   readonly output: string;
   /** The seq of the last event applied. */
   readonly lastSeq: number | null;
@@ -82,11 +85,6 @@ export interface JobWatch<Output = unknown> {
 
 const CLOSED = 2;
 
-/** Whether an event ends its job: the server's `terminal` flag, set on every event. */
-export function isTerminalEvent(ev: JobEvent<any>): boolean {
-  return ev.terminal === true;
-}
-
 function abortError(): Error {
   const e = new Error('The watch was closed');
   e.name = 'AbortError';
@@ -95,61 +93,6 @@ function abortError(): Error {
 
 function isFatal(err: unknown): boolean {
   return err instanceof AiJobsError && (err.status === 401 || err.status === 403 || err.status === 404 || err.status === 410);
-}
-
-/** Applies one event to a snapshot (pure). */
-export function applyEvent<Output>(prev: Job<Output> | null, ev: JobEvent<Output>): Job<Output> {
-  if ((ev.type === 'snapshot' || ev.type === 'resync') && ev.job) return ev.job;
-  const base: Job<Output> = prev ?? {
-    job_id: ev.job_id,
-    status: ev.status,
-    terminal: false,
-    progress: 0,
-    seq: 0,
-    attempt: ev.attempt ?? 0,
-    result: null,
-    error: null,
-    created_at: ev.at,
-    started_at: null,
-    finished_at: null,
-    expires_at: '',
-  };
-  const next: Job<Output> = {
-    ...base,
-    seq: ev.seq,
-    status: ev.status ?? base.status,
-    progress: Math.max(base.progress ?? 0, ev.progress ?? 0),
-  };
-  if (ev.intent) next.intent = ev.intent;
-  if (ev.attempt) next.attempt = ev.attempt;
-  switch (ev.type) {
-    case 'status':
-      next.retry_at = ev.retry_at ?? null;
-      if (ev.status === 'working' && !next.started_at) next.started_at = ev.at;
-      break;
-    case 'completed':
-      next.status = ev.status ?? 'completed';
-      next.progress = 100;
-      next.result = ev.result ?? next.result;
-      if (!next.intent && ev.result && 'intent' in ev.result) next.intent = (ev.result as CompletedResult).intent;
-      next.error = null;
-      break;
-    case 'failed':
-      next.status = ev.status ?? 'failed';
-      next.result = ev.result ?? next.result;
-      next.error = ev.error ?? next.error;
-      break;
-    case 'cancelled':
-      next.status = ev.status ?? 'cancelled';
-      next.error = ev.error ?? next.error;
-      break;
-  }
-  if (isTerminalEvent(ev)) {
-    next.terminal = true;
-    next.retry_at = null;
-    next.finished_at = next.finished_at ?? ev.at;
-  }
-  return next;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -183,9 +126,8 @@ export function watchJob<Output = unknown>(
   opts: WatchOptions<Output> = {},
 ): JobWatch<Output> {
   const ctl = new AbortController();
-  let snapshot: Job<Output> | null = opts.snapshot ?? null;
-  let output = '';
-  let lastSeq: number | null = null;
+  // The fold of what is known (fold.ts): snapshot, output, position. Only apply() writes it.
+  let state: JobState<Output> = initialJobState(opts.snapshot ?? null);
   let transport: ActiveTransport | null = null;
   let closed = false;
   let es: EventSourceLike | null = null;
@@ -260,66 +202,52 @@ export function watchJob<Output = unknown>(
     opts.onTransport?.(t, reason);
   }
 
-  function appendOutput(chunk: string) {
-    if (!chunk) return;
-    output += chunk;
-    opts.onOutput?.(output, chunk);
-  }
-
-  function resultText(job: Job<Output>): string | null {
-    const r = job.result as { text?: unknown } | null;
-    return r && typeof r.text === 'string' ? r.text : null;
+  /** Takes the next state, tells the callbacks what changed, and finishes on a terminal job. */
+  function apply(next: JobState<Output>, ev: JobEvent<Output> | null) {
+    if (next === state) return;
+    const prev = state;
+    state = next;
+    if (ev) opts.onEvent?.(ev);
+    if (closed) return;
+    if (next.output !== prev.output) {
+      const chunk = next.output.startsWith(prev.output) ? next.output.slice(prev.output.length) : next.output;
+      opts.onOutput?.(next.output, chunk);
+      if (closed) return;
+    }
+    if (next.job && next.job !== prev.job) publish(next.job);
   }
 
   function publish(job: Job<Output>) {
-    snapshot = job;
     opts.onSnapshot?.(job);
-    if (job.terminal) {
-      if (!output) appendOutput(resultText(job) ?? '');
-      finish(job);
-    }
+    if (job.terminal) finish(job);
   }
 
   /** An event from SSE. */
   function handleEvent(ev: JobEvent<Output>) {
     if (closed || !ev || typeof ev !== 'object') return;
-    const isReset = (ev.type === 'snapshot' || ev.type === 'resync') && !!ev.job;
-    if (!isReset && lastSeq !== null && ev.seq <= lastSeq) return; // already seen (a replay after resume)
-    if (isReset && snapshot && ev.job!.seq < snapshot.seq && ev.type === 'snapshot') return; // older than what we have
-    lastSeq = ev.seq;
-    opts.onEvent?.(ev);
-    if (closed) return;
-    if (ev.type === 'resync') {
-      output = '';
-    }
-    if (ev.type === 'output' && typeof ev.text === 'string') appendOutput(ev.text);
-    if (isReset) {
-      publish(ev.job!);
-      return;
-    }
-    // Events the snapshot already includes (a replay from 0) only add output.
-    if (snapshot && ev.seq <= snapshot.seq) return;
-    publish(applyEvent(snapshot, ev));
+    apply(foldEvent(state, ev), ev);
   }
 
-  /** A snapshot from (long-)polling. */
+  /** A snapshot from (long-)polling or /cable. */
   function handleSnapshot(job: Job<Output>) {
     if (closed) return;
-    if (snapshot && job.seq <= snapshot.seq && !(job.terminal && !snapshot.terminal)) return;
-    lastSeq = job.seq;
-    opts.onEvent?.({
-      job_id: job.job_id,
-      seq: job.seq,
-      type: 'snapshot',
-      terminal: job.terminal,
-      at: new Date().toISOString(),
-      status: job.status,
-      progress: job.progress,
-      job,
-      synthetic: true,
-    });
-    if (closed) return;
-    publish(job);
+    const next = foldSnapshot(state, job);
+    if (next === state) return;
+    const synthetic: JobEvent<Output> | null =
+      next.job !== state.job
+        ? {
+            job_id: job.job_id,
+            seq: job.seq,
+            type: 'snapshot',
+            terminal: job.terminal,
+            at: new Date().toISOString(),
+            status: job.status,
+            progress: job.progress,
+            job,
+            synthetic: true,
+          }
+        : null;
+    apply(next, synthetic);
   }
 
   // ---- SSE ----------------------------------------------------------------
@@ -338,7 +266,7 @@ export function watchJob<Output = unknown>(
   async function startSse() {
     const ES = sseImpl();
     if (!ES) return startLongPoll(new Error('no EventSource available'));
-    let token = opts.streamToken ?? snapshot?.stream_token;
+    let token = opts.streamToken ?? state.job?.stream_token;
     if (!token) {
       try {
         token = (await client.streamToken({ signal: ctl.signal })).stream_token;
@@ -350,7 +278,7 @@ export function watchJob<Output = unknown>(
     }
     if (closed) return;
     setTransport('sse');
-    const initialAfter = opts.after !== undefined ? opts.after : snapshot ? 0 : null;
+    const initialAfter = opts.after !== undefined ? opts.after : state.job ? 0 : null;
     const urlFor = (after: number | null) => {
       const base = (opts.eventsUrl ?? client.options.eventsUrl)?.(jobId);
       if (!base) return client.jobEventsUrl(jobId, token!, after);
@@ -361,11 +289,11 @@ export function watchJob<Output = unknown>(
     const connect = () => {
       timer = undefined;
       if (closed) return;
-      const source = new ES(urlFor(lastSeq ?? initialAfter), opts.eventSourceInit);
+      const source = new ES(urlFor(state.seq ?? initialAfter), opts.eventSourceInit);
       es = source;
       let gotEvent = false;
       const firstEventTimeout = opts.firstEventTimeoutMs ?? 10_000;
-      const position = lastSeq ?? initialAfter;
+      const position = state.seq ?? initialAfter;
       if (!sawEvent && firstEventTimeout > 0 && (position === null || position === 0)) {
         watchdog = setTimeout(() => {
           watchdog = undefined;
@@ -446,7 +374,7 @@ export function watchJob<Output = unknown>(
     if (closed) return;
     const WS = webSocketImpl();
     if (!WS) return startLongPoll(reason ?? new Error('no WebSocket available'));
-    let token = opts.streamToken ?? snapshot?.stream_token;
+    let token = opts.streamToken ?? state.job?.stream_token;
     const freshToken = async () => {
       token = (await client.streamToken({ signal: ctl.signal })).stream_token;
     };
@@ -517,7 +445,7 @@ export function watchJob<Output = unknown>(
   async function startLongPoll(reason?: unknown) {
     if (closed) return;
     setTransport('longpoll', reason);
-    let etag = snapshot ? `"${snapshot.seq}"` : null;
+    let etag = state.job ? `"${state.job.seq}"` : null;
     let quick304 = 0;
     while (!closed) {
       const started = Date.now();
@@ -546,7 +474,7 @@ export function watchJob<Output = unknown>(
   async function startPoll(reason?: unknown) {
     if (closed) return;
     setTransport('poll', reason);
-    let etag = snapshot ? `"${snapshot.seq}"` : null;
+    let etag = state.job ? `"${state.job.seq}"` : null;
     let errors = 0;
     while (!closed) {
       let next = pollBase;
@@ -580,15 +508,16 @@ export function watchJob<Output = unknown>(
     if (closed) return;
     const mode = opts.transport ?? client.options.transport ?? 'auto';
     try {
-      if (snapshot) {
-        opts.onSnapshot?.(snapshot);
-        if (snapshot.terminal) return publish(snapshot);
+      const given = state.job;
+      if (given) {
+        if (given.terminal) return apply(foldSnapshot(initialJobState<Output>(), given), null);
+        opts.onSnapshot?.(given);
       } else if (mode !== 'poll' && mode !== 'longpoll' && !opts.streamToken) {
-        // The snapshot gives a baseline and this job's stream token.
+        // The snapshot gives a baseline and this job's stream token; the stream replays from 0.
         const job = await client.getJob<Output>(jobId, { signal: ctl.signal });
         if (closed) return;
-        lastSeq = null;
-        publish(job);
+        if (job.terminal) return apply(foldSnapshot(initialJobState<Output>(), job), null);
+        apply(initialJobState(job), null);
         if (closed) return;
       }
     } catch (err) {
@@ -605,13 +534,13 @@ export function watchJob<Output = unknown>(
   return {
     jobId,
     get snapshot() {
-      return snapshot;
+      return state.job;
     },
     get output() {
-      return output;
+      return state.output;
     },
     get lastSeq() {
-      return lastSeq;
+      return state.seq;
     },
     get transport() {
       return transport;

@@ -18,7 +18,7 @@ import type { TestProject } from 'vitest/node';
 
 const run = promisify(execFile);
 
-export const USERS = ['ts-client', 'ts-watch', 'ts-react', 'ts-other'] as const;
+export const USERS = ['ts-client', 'ts-watch', 'ts-react', 'ts-other', 'ts-original', 'ts-contract'] as const;
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -51,3 +51,17 @@ export function expectConsecutive(seqs: number[]) {
 
 let n = 0;
 export const uniq = (p = 'req') => `${p}-${Date.now().toString(36)}-${(n++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** An EventSource class that records every instance, its URL and the raw ids it received. */
+export function trackingEventSource() {
+  const instances: { url: string; es: EventSource; ids: number[] }[] = [];
+  class Tracked extends EventSource {
+    constructor(url: string | URL, init?: ConstructorParameters<typeof EventSource>[1]) {
+      super(url, init);
+      const rec = { url: String(url), es: this as EventSource, ids: [] as number[] };
+      instances.push(rec);
+      this.addEventListener('message', (m) => rec.ids.push(Number(m.lastEventId)));
+    }
+  }
+  return { ES: Tracked, instances };
+}

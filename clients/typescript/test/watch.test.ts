@@ -2,23 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, isTerminalEvent, type ActiveTransport, type JobEvent } from '../src/index.js';
-import { EventSource, expectConsecutive, makeClient, server, uniq, waitTerminal } from './helpers.js';
+import { expectConsecutive, makeClient, server, trackingEventSource, uniq, waitTerminal } from './helpers.js';
 
 const USER = 'ts-watch';
-
-/** An EventSource class that records every instance, its URL and the raw ids it received. */
-function trackingEventSource() {
-  const instances: { url: string; es: EventSource; ids: number[] }[] = [];
-  class Tracked extends EventSource {
-    constructor(url: string | URL, init?: ConstructorParameters<typeof EventSource>[1]) {
-      super(url, init);
-      const rec = { url: String(url), es: this as EventSource, ids: [] as number[] };
-      instances.push(rec);
-      this.addEventListener('message', (m) => rec.ids.push(Number(m.lastEventId)));
-    }
-  }
-  return { ES: Tracked, instances };
-}
 
 /** A fetch for the `eventsource` package whose response bodies the test can cut, like a dropped connection. */
 function droppableFetch(lastSeen: () => number | undefined) {
@@ -216,6 +202,34 @@ describe('watchJob', () => {
     expectConsecutive(events.map((e) => e.seq));
     // The server resumed after Last-Event-ID, not from the URL's ?after=0: no id arrived twice.
     expectConsecutive(instances[0]!.ids);
+  });
+
+  it.each([
+    // attempt 1 streams half an answer and fails (retryable); attempt 2 succeeds
+    ['[[offline:flaky]]', 2],
+    // the first answer does not validate: the model is asked again within the attempt
+    ['[[offline:invalid]]', 1],
+  ])("starts the output over on every working status (%s): the output is the last answer's only", async (marker, attempt) => {
+    const c = makeClient(USER);
+    const sub = await c.submit(`${marker} A SMART goal for swimming ${uniq()}`);
+    const events: JobEvent[] = [];
+    let resets = 0;
+    const w = c.watchJob(sub.job_id, {
+      snapshot: sub,
+      onEvent: (e) => events.push(e),
+      onOutput: (out, chunk) => {
+        if (out === '' && chunk === '') resets++;
+      },
+    });
+    const final = await w.done;
+    expect(final).toMatchObject({ status: 'completed', attempt });
+    const lastWorking = events.map((e) => e.type === 'status' && e.status === 'working').lastIndexOf(true);
+    const before = events.slice(0, lastWorking).filter((e) => e.type === 'output').map((e) => e.text).join('');
+    expect(before.length).toBeGreaterThan(0); // the answer before did stream something
+    const last = events.slice(lastWorking).filter((e) => e.type === 'output').map((e) => e.text).join('');
+    expect(w.output).toBe(last);
+    expect(w.output).toBe((final.result as { text: string }).text);
+    expect(resets).toBeGreaterThanOrEqual(1);
   });
 
   it('falls back to long-poll when the events URL is refused (404)', async () => {
