@@ -187,7 +187,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a user's daily quota (admin); every node uses it within about a second */
+        /** Change a user's daily quota or fair-share weight (admin); every node uses the quota within about a second, the weight from the user's next submit */
         patch: operations["adminSetQuota"];
         trace?: never;
     };
@@ -252,6 +252,26 @@ export interface paths {
         };
         /** Any user's job (admin) */
         get: operations["adminGetJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The operator page's time series (admin)
+         * @description What the operator page at /ops/ charts: one point per 10-second bucket over the last 30 minutes, oldest first, the last one the bucket still filling. Counts, rates and latencies are this node's (the jobs its workers ran and the events its API wrote: scope is "node"); queue depth is cluster-wide, read from the database at most every 10 s. Rates are per minute. A latency is null in a bucket without samples. See docs/metrics.md.
+         */
+        get: operations["adminStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -415,6 +435,8 @@ export interface components {
             id: string;
             name: string;
             daily_quota: number;
+            /** @description The user's fair share of the workers when the queue is contended, against the others' (default 1) */
+            weight: number;
             usage: components["schemas"]["Usage"];
         };
         /** @description An API token as the admin API lists it: never its secret or hash, except token in the answer that creates it */
@@ -441,6 +463,66 @@ export interface components {
             status: "active" | "expired" | "revoked";
             /** @description The secret (aj_…): only when created */
             token?: string;
+        };
+        AdminStats: {
+            /**
+             * @description Whose counts these are: this node's. Queue depth alone is cluster-wide.
+             * @enum {string}
+             */
+            scope: "node";
+            /** @description The width of one bucket (10). */
+            bucket_seconds: number;
+            /** @description Each bucket's start, in Unix seconds. */
+            time: number[];
+            /** @description Job outcomes written by this node, per minute. */
+            jobs_per_minute?: {
+                /** @description Jobs submitted on this node */
+                submitted?: (number | null)[];
+                /** @description Jobs completed */
+                completed?: (number | null)[];
+                /** @description Jobs failed */
+                failed?: (number | null)[];
+                /** @description Jobs cancelled */
+                cancelled?: (number | null)[];
+            };
+            /** @description Unfinished jobs of the whole cluster by status, sampled. */
+            queue_depth?: {
+                /** @description Jobs waiting for their first attempt */
+                queued?: (number | null)[];
+                /** @description Jobs running */
+                working?: (number | null)[];
+                /** @description Jobs waiting for another attempt */
+                retrying?: (number | null)[];
+            };
+            /** @description How long this node's attempts waited in the queue. */
+            wait_seconds?: {
+                /** @description Median */
+                p50?: (number | null)[];
+                /** @description 95th percentile */
+                p95?: (number | null)[];
+            };
+            /** @description How long this node's attempts ran. */
+            run_seconds?: {
+                /** @description Median */
+                p50?: (number | null)[];
+                /** @description 95th percentile */
+                p95?: (number | null)[];
+            };
+            /** @description Failed provider calls of this node, per minute. */
+            provider_errors_per_minute?: (number | null)[];
+            /** @description Streams open on this node, sampled at the end of each bucket. */
+            open_streams?: {
+                /** @description Job event streams */
+                sse?: (number | null)[];
+                /** @description User event streams */
+                user_sse?: (number | null)[];
+                /** @description Long-polls waiting */
+                long_poll?: (number | null)[];
+                /** @description /cable connections */
+                cable?: (number | null)[];
+                /** @description /cable subscriptions */
+                cable_subscription?: (number | null)[];
+            };
         };
         AdminJob: components["schemas"]["Job"] & {
             /** @description The job's owner */
@@ -1324,7 +1406,9 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description Requests per UTC day on the server's key */
-                    daily_quota: number;
+                    daily_quota?: number;
+                    /** @description Fair-share weight: under contention the user gets this many turns for one of a user of weight 1 */
+                    weight?: number;
                 };
             };
         };
@@ -1647,6 +1731,35 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminStats"];
+                };
+            };
+            /** @description Not an admin credential (none, invalid, revoked, expired, or a user's): the same 404 not_found as a path that does not exist */
+            404: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
