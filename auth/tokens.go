@@ -223,17 +223,26 @@ func (s *Service) SetQuota(ctx context.Context, userID string, dailyQuota int64)
 	if dailyQuota < 0 {
 		return jobs.User{}, jobs.Errorf(jobs.KindInvalid, "invalid_field", "daily_quota must be 0 or more")
 	}
+	u, err := s.changeUser(userID, "quota", func() (jobs.User, error) { return s.st.SetQuota(ctx, userID, dailyQuota) })
+	if err == nil {
+		s.forget("", userID)
+	}
+	return u, err
+}
+
+// changeUser runs set, which changes the user userID's what, and turns a
+// missing user into ErrUserNotFound.
+func (s *Service) changeUser(userID, what string, set func() (jobs.User, error)) (jobs.User, error) {
 	if !validID(userID, "usr_") {
 		return jobs.User{}, ErrUserNotFound
 	}
-	u, err := s.st.SetQuota(ctx, userID, dailyQuota)
+	u, err := set()
 	if errors.Is(err, jobs.ErrNotFound) {
 		return jobs.User{}, ErrUserNotFound
 	}
 	if err != nil {
-		return jobs.User{}, fmt.Errorf("set the quota of user %s: %w", userID, err)
+		return jobs.User{}, fmt.Errorf("set the %s of user %s: %w", what, userID, err)
 	}
-	s.forget("", userID)
 	return u, nil
 }
 
@@ -247,17 +256,7 @@ func (s *Service) SetWeight(ctx context.Context, userID string, weight int64) (j
 	if weight < 1 || weight > MaxWeight {
 		return jobs.User{}, jobs.Errorf(jobs.KindInvalid, "invalid_field", "weight must be from 1 to %d", MaxWeight)
 	}
-	if !validID(userID, "usr_") {
-		return jobs.User{}, ErrUserNotFound
-	}
-	u, err := s.st.SetWeight(ctx, userID, weight)
-	if errors.Is(err, jobs.ErrNotFound) {
-		return jobs.User{}, ErrUserNotFound
-	}
-	if err != nil {
-		return jobs.User{}, fmt.Errorf("set the weight of user %s: %w", userID, err)
-	}
-	return u, nil
+	return s.changeUser(userID, "weight", func() (jobs.User, error) { return s.st.SetWeight(ctx, userID, weight) })
 }
 
 // ParseTTL reads a token lifetime: a number of days ("90d") or a Go

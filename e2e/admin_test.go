@@ -13,6 +13,7 @@ type adminUser struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
 	DailyQuota int64  `json:"daily_quota"`
+	Weight     int64  `json:"weight"`
 	Usage      struct {
 		RequestsUsed  int64 `json:"requests_used"`
 		RequestsLimit int64 `json:"requests_limit"`
@@ -156,6 +157,8 @@ func TestAdminAPI(t *testing.T) {
 				{`{"daily_quota":1.5}`, 422, "invalid_field"},
 				{`{"daily_quota":99999999999999999999}`, 422, "invalid_field"},
 				{`{}`, 422, "invalid_field"},
+				{`{"weight":0}`, 422, "invalid_field"},
+				{`{"weight":1001}`, 422, "invalid_field"},
 				{`{"daily_quota":`, 400, "invalid_json"},
 				{`{"daily_quota":3}` + strings.Repeat(" ", 70<<10), 413, "body_too_large"},
 			} {
@@ -165,8 +168,13 @@ func TestAdminAPI(t *testing.T) {
 			r := root.do("PATCH", "/api/v1/admin/users/"+aliceID, `{"daily_quota":7}`)
 			var u adminUser
 			r.json(t, &u)
-			if r.Status != 200 || u.DailyQuota != 7 || u.Usage.RequestsLimit != 7 {
+			if r.Status != 200 || u.DailyQuota != 7 || u.Usage.RequestsLimit != 7 || u.Weight != 1 {
 				t.Fatalf("set quota: %d %s", r.Status, r.Body)
+			}
+			r = root.do("PATCH", "/api/v1/admin/users/"+aliceID, `{"weight":4}`)
+			r.json(t, &u)
+			if r.Status != 200 || u.Weight != 4 || u.DailyQuota != 7 {
+				t.Fatalf("set weight: %d %s", r.Status, r.Body)
 			}
 			// Alice sees it within about a second.
 			deadline := time.Now().Add(2 * time.Second)
