@@ -48,6 +48,10 @@ type Store struct {
 	// transaction and returns its id. Set by the queue with SetEnqueuer
 	// before use.
 	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
+	// enqueueDelivery inserts the River job of a new webhook delivery in
+	// the transaction of the event it delivers. Set with
+	// SetDeliveryEnqueuer before use.
+	enqueueDelivery func(ctx context.Context, tx *sql.Tx, deliveryID string) error
 	// calls bounds every call into the database and remembers the last
 	// write that failed, for the readiness checks.
 	calls *calls
