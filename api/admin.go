@@ -26,6 +26,9 @@ func (s *Server) adminRoutes() []route {
 		{"DELETE", "/api/v1/admin/tokens/{id}", s.admin(s.adminRevoke)},
 		{"GET", "/api/v1/admin/users/{id}/jobs", s.admin(s.adminUserJobs)},
 		{"GET", "/api/v1/admin/jobs/{id}", s.admin(s.adminJob)},
+		{"GET", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminGetWebhook)},
+		{"PUT", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminSetWebhook)},
+		{"DELETE", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminDeleteWebhook)},
 	}
 }
 

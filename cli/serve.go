@@ -27,6 +27,7 @@ import (
 	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
 	"github.com/aijobs/aijobs/web"
+	"github.com/aijobs/aijobs/webhook"
 	"github.com/aijobs/aijobs/worker"
 )
 
@@ -82,6 +83,7 @@ type serveFlags struct {
 	submitBurst     int
 	shutdownTimeout time.Duration
 	logFormat       string
+	webhooks        webhookFlags
 }
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -116,6 +118,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&f.submitBurst, "submit-burst", 20, "submits a user may make at once above the rate")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (a second signal stops at once)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	f.webhooks.register(fs)
 	if err := parse(fs, env, args); err != nil {
 		return err
 	}
@@ -177,18 +180,25 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 
 	broker, runBroker := newBroker(st, log)
 	reg := metrics.New()
+	targets := webhook.Targets{AllowPrivate: f.webhooks.allowPrivate}
 	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
 		Retention: f.retention, MaxInput: f.maxInput,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
-		ValidKey:       ai.ValidKeyShape,
+		ValidKey:       ai.ValidKeyShape, CheckWebhookURL: targets.CheckURL,
 	})
+	hooks, err := f.webhooks.new(st, keys, svc, targets, reg.Registerer(), log)
+	if err != nil {
+		return err
+	}
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
 		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
+		Kinds: []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: 20, Register: hooks.Register}},
 	})
 	if err != nil {
 		return err
 	}
+	st.SetDeliveryEnqueuer(webhook.Enqueuer(q.InsertTx))
 
 	// A signal (ctx) starts the drain; HTTP and the broker go on serving
 	// until it is over, so clients see the running jobs finish. A failing
@@ -242,6 +252,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 				return nil
 			}},
 		},
+		Webhooks:  hooks,
 		Dashboard: web.Handler(),
 		Metrics:   reg.Handler(),
 		OpsOnly:   f.role == "worker", // a worker serves only /healthz, /readyz and /metrics
