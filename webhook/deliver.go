@@ -29,19 +29,17 @@ var DefaultSchedule = []time.Duration{
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
 }
 
+// MaxRetryAfter bounds the Retry-After a receiver may ask for.
+const MaxRetryAfter = 8 * time.Hour
+
 // Backoff is the wait before retry number retry (1: the one after the first
 // try) on schedule, or false when no retry is left. A Retry-After the
-// receiver sent is honoured when it asks for longer (up to the schedule's
-// longest wait).
+// receiver sent is honoured when it asks for longer (up to MaxRetryAfter).
 func Backoff(schedule []time.Duration, retry int, retryAfter time.Duration) (time.Duration, bool) {
 	if retry < 1 || retry > len(schedule) {
 		return 0, false
 	}
-	wait := schedule[retry-1]
-	if retryAfter > wait {
-		wait = min(retryAfter, max(schedule[len(schedule)-1], wait))
-	}
-	return wait, true
+	return max(schedule[retry-1], min(retryAfter, MaxRetryAfter)), true
 }
 
 // Args is the River job of one delivery: only its id.
