@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/aijobs/aijobs/client"
 )
 
 // received is one request a test receiver got.
@@ -136,6 +139,10 @@ func verify(t *testing.T, secret string, got received) {
 	}
 	if err := wh.Verify(got.Body, got.Header); err != nil {
 		t.Fatalf("standardwebhooks.Verify: %v\nheaders %v\nbody %s", err, got.Header, got.Body)
+	}
+	// And the Go client's helper agrees.
+	if err := client.VerifyWebhook(secret, got.Header, got.Body, 0); err != nil {
+		t.Fatalf("client.VerifyWebhook: %v", err)
 	}
 }
 
@@ -297,8 +304,15 @@ func mustJSON(t *testing.T, v any) string {
 func TestWebhookRetries(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db database) {
 		s := startServer(t, db, "--webhook-allow-private", "--webhook-retry-schedule", "100ms,100ms,100ms")
-		a := s.client(s.token("rita"))
-		secret := webhookSecret(t, a)
+		tok := s.token("rita")
+		a := s.client(tok)
+		// Through the Go client, as an app backend would.
+		c := client.New(s.URL, tok, nil)
+		ctx := context.Background()
+		secret, err := c.RotateWebhookSecret(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) int {
 			switch n {
 			case 1:
@@ -309,7 +323,11 @@ func TestWebhookRetries(t *testing.T) {
 			}
 			return 200
 		})
-		j := submitHook(t, a, "I want to read twelve books this year", rc.URL)
+		sub, err := c.Submit(ctx, client.SubmitRequest{Input: "I want to read twelve books this year", WebhookURL: rc.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := sub.Job
 		got := rc.waitRequests(t, 3, 30*time.Second)
 		for _, g := range got {
 			verify(t, secret, g)
@@ -327,6 +345,10 @@ func TestWebhookRetries(t *testing.T) {
 		}
 		if len(codes) != 3 || codes[0] != 500 || codes[1] != 429 || codes[2] != 200 || ds[0].StatusCode != 200 {
 			t.Fatalf("tries %v (last %d), want 500, 429, 200", codes, ds[0].StatusCode)
+		}
+		cds, err := c.Deliveries(ctx, j.ID)
+		if err != nil || len(cds) != 1 || cds[0].State != "delivered" || len(cds[0].Attempts) != 3 || cds[0].ID != got[0].Header.Get("webhook-id") {
+			t.Errorf("client.Deliveries = %+v, %v", cds, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		if n := len(rc.requests()); n != 3 {
