@@ -30,6 +30,9 @@ func adminRoutes(userID, tokenID, jobID string) [][3]string {
 		{"DELETE", "/api/v1/admin/tokens/" + tokenID, ""},
 		{"GET", "/api/v1/admin/users/" + userID + "/jobs", ""},
 		{"GET", "/api/v1/admin/jobs/" + jobID, ""},
+		{"GET", "/api/v1/admin/users/" + userID + "/webhook", ""},
+		{"PUT", "/api/v1/admin/users/" + userID + "/webhook", `{"url":"https://hooks.example.com/x"}`},
+		{"DELETE", "/api/v1/admin/users/" + userID + "/webhook", ""},
 	}
 }
 

@@ -484,3 +484,55 @@ func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookUserDefault: an admin sets a user's default webhook; the
+// user's submits that name none are delivered there, with the events it
+// names; "webhook_url": "" opts a submit out; clearing it stops it.
+func TestWebhookUserDefault(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db, "--webhook-allow-private")
+		root := s.client(s.token("root", "--admin"))
+		a := s.client(s.token("uma"))
+		id := userID(t, root, "uma")
+		secret := webhookSecret(t, a)
+		rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) int { return 200 })
+		path := "/api/v1/admin/users/" + id + "/webhook"
+		if r := root.do("GET", path, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"webhook":null`) {
+			t.Fatalf("no default yet: %d %s", r.Status, r.Body)
+		}
+		wantError(t, root.do("PUT", path, map[string]any{"url": "gopher://x"}), 422, "invalid_webhook_url")
+		wantError(t, root.do("PUT", path, map[string]any{"url": rc.URL, "events": []string{"nope"}}), 422, "invalid_field")
+		wantError(t, root.do("PUT", path, map[string]any{}), 422, "invalid_field")
+		wantError(t, root.do("PUT", "/api/v1/admin/users/usr_nobody/webhook", map[string]any{"url": rc.URL}), 404, "not_found")
+		r := root.do("PUT", path, map[string]any{"url": rc.URL, "events": []string{"failed"}})
+		if r.Status != 200 || !strings.Contains(string(r.Body), `"events":["failed"]`) {
+			t.Fatalf("set default: %d %s", r.Status, r.Body)
+		}
+		ok := a.submit("I want to climb a hill")         // default: only failed is sent
+		bad := a.submit("[[offline:fatal]] plan a trip") // delivered
+		out := a.do("POST", "/api/v1/ai/proxy", map[string]any{"input": "[[offline:fatal]] opt out", "webhook_url": ""})
+		var optOut job
+		out.json(t, &optOut)
+		for _, id := range []string{ok.ID, bad.ID, optOut.ID} {
+			a.waitTerminal(id)
+		}
+		got := rc.waitRequests(t, 1, 30*time.Second)
+		verify(t, secret, got[0])
+		var snap job
+		json.Unmarshal(got[0].Body, &snap)
+		if snap.ID != bad.ID || snap.Status != "failed" {
+			t.Errorf("delivered %s %s, want the failed job %s", snap.ID, snap.Status, bad.ID)
+		}
+		if r := root.do("DELETE", path, nil); r.Status != 200 {
+			t.Fatalf("clear default: %d %s", r.Status, r.Body)
+		}
+		a.waitTerminal(a.submit("[[offline:fatal]] after the default is gone").ID)
+		time.Sleep(500 * time.Millisecond)
+		if n := len(rc.requests()); n != 1 {
+			t.Errorf("the default's receiver got %d requests, want 1 (the failed job's)", n)
+		}
+		if ds := deliveriesOf(t, a, ok.ID); len(ds) != 0 {
+			t.Errorf("the completed job has deliveries %+v; its webhook sends only failed", ds)
+		}
+	})
+}
