@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -195,8 +198,13 @@ func (w *Webhooks) try(ctx context.Context, d jobs.Delivery, n int, start time.T
 	res.Duration, res.StatusCode = res.At.Sub(start), status
 	retryable := false
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// This process is stopping: the try is not the receiver's fault.
+		// It runs again at once on the next worker.
+		res.Error, res.State, res.Next = "interrupted: the worker stopped", jobs.DeliveryPending, res.At
+		return res
 	case err != nil && errors.Is(err, errPrivate):
-		res.Error = "target not allowed: " + err.Error()
+		res.Error = "target not allowed: " + errPrivate.Error()
 	case err != nil && errors.Is(err, errNoSecret):
 		res.Error = err.Error()
 	case err != nil:
@@ -261,17 +269,34 @@ func (w *Webhooks) send(ctx context.Context, d jobs.Delivery, start time.Time) (
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
 }
 
-// tryError is what the record of a failed try says of a transport error:
-// enough to act on, without the wrapping of net/http.
+// tryError is what the record of a failed try says of a transport error: a
+// fixed text by kind, never the resolver's or the dialler's own words (they
+// would tell a user how this server's network resolves and routes names).
 func tryError(err error, timeout time.Duration) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || uerr != nil && uerr.Timeout() {
+	var (
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return "timeout after " + timeout.String()
+	case errors.As(err, &dnsErr):
+		return "connection failed: the host name does not resolve"
+	case errors.As(err, &certErr), errors.As(err, &recErr):
+		return "connection failed: TLS handshake failed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection failed: connection refused"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "connection failed: could not connect"
 	}
-	return "connection failed: " + err.Error()
+	return "connection failed: the connection broke before an answer"
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

@@ -227,6 +227,8 @@ func TestTryOutcomes(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
 	closed.Close()
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate no one trusts
+	defer untrusted.Close()
 
 	w, _ := newTestWebhooks(t, Targets{AllowPrivate: true}, 300*time.Millisecond)
 	for _, c := range []struct {
@@ -246,7 +248,9 @@ func TestTryOutcomes(t *testing.T) {
 		{srv.URL + "/gone", 1, jobs.DeliveryFailed, 410, 0, "HTTP 410"},
 		{srv.URL + "/moved", 1, jobs.DeliveryFailed, 302, 0, "redirects are not followed"},
 		{srv.URL + "/slow", 1, jobs.DeliveryPending, 0, time.Second, "timeout after 300ms"},
-		{closedURL, 1, jobs.DeliveryPending, 0, time.Second, "connection failed"},
+		{closedURL, 1, jobs.DeliveryPending, 0, time.Second, "connection failed: connection refused"},
+		{untrusted.URL, 1, jobs.DeliveryPending, 0, time.Second, "TLS handshake failed"},
+		{"http://no-such-host.invalid/", 1, jobs.DeliveryPending, 0, time.Second, "does not resolve"},
 	} {
 		d := jobs.Delivery{ID: "msg_1", UserID: "usr_1", URL: c.url, Body: []byte(`{}`)}
 		start := time.Now()
@@ -266,7 +270,16 @@ func TestTryOutcomes(t *testing.T) {
 	// the try fails at once, without retries.
 	strict, _ := newTestWebhooks(t, Targets{}, time.Second)
 	r := strict.try(context.Background(), jobs.Delivery{ID: "msg_2", UserID: "usr_1", URL: srv.URL + "/accepted", Body: []byte(`{}`)}, 1, time.Now())
-	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || hits["/accepted"] != 1 {
+	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || strings.Contains(r.Error, "127.0.0.1") || hits["/accepted"] != 1 {
 		t.Errorf("try to loopback without AllowPrivate: %+v (hits %d)", r, hits["/accepted"])
+	}
+
+	// A try cut short by this process stopping is not the receiver's
+	// fault: it is due again at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	r = w.try(ctx, jobs.Delivery{ID: "msg_3", UserID: "usr_1", URL: srv.URL + "/slow", Body: []byte(`{}`)}, 1, time.Now())
+	if r.State != jobs.DeliveryPending || !strings.Contains(r.Error, "interrupted") || r.Next.After(r.At) {
+		t.Errorf("an interrupted try: %+v", r)
 	}
 }
