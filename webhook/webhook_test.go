@@ -197,6 +197,7 @@ func TestTryOutcomes(t *testing.T) {
 	var mu sync.Mutex
 	hits := map[string]int{}
 	stop := make(chan struct{})
+	hit := func(path string) int { mu.Lock(); defer mu.Unlock(); return hits[path] }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		hits[r.URL.Path]++
@@ -262,16 +263,16 @@ func TestTryOutcomes(t *testing.T) {
 			t.Errorf("try %d of %s: next try in %v, want at least %v", c.n, c.url, r.Next.Sub(r.At), c.next)
 		}
 	}
-	if hits["/ok"] != 1 {
-		t.Errorf("the redirect was followed: /ok got %d requests, want 1", hits["/ok"])
+	if n := hit("/ok"); n != 1 {
+		t.Errorf("the redirect was followed: /ok got %d requests, want 1", n)
 	}
 
 	// Without AllowPrivate the loopback receiver is never reached, and
 	// the try fails at once, without retries.
 	strict, _ := newTestWebhooks(t, Targets{}, time.Second)
 	r := strict.try(context.Background(), jobs.Delivery{ID: "msg_2", UserID: "usr_1", URL: srv.URL + "/accepted", Body: []byte(`{}`)}, 1, time.Now())
-	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || strings.Contains(r.Error, "127.0.0.1") || hits["/accepted"] != 1 {
-		t.Errorf("try to loopback without AllowPrivate: %+v (hits %d)", r, hits["/accepted"])
+	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || strings.Contains(r.Error, "127.0.0.1") || hit("/accepted") != 1 {
+		t.Errorf("try to loopback without AllowPrivate: %+v (hits %d)", r, hit("/accepted"))
 	}
 
 	// A try cut short by this process stopping is not the receiver's
