@@ -95,6 +95,11 @@ type Delivery struct {
 	Body []byte `json:"-"`
 	// Tries counts the tries started (Attempts may be left unread).
 	Tries int `json:"-"`
+	// Secret is the user's sealed webhook secret (nil: none), and WaitFor
+	// when an earlier pending delivery of the same job is due (nil: none
+	// is pending): what the worker needs, read with the delivery.
+	Secret  []byte     `json:"-"`
+	WaitFor *time.Time `json:"-"`
 }
 
 // DeliveryAttempt is one try of a delivery.

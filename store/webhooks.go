@@ -116,9 +116,12 @@ func asStored(j jobs.Job) jobs.Job {
 	return j
 }
 
-const deliveryColumns = `id, job_id, seq, user_id, event, url, body, state, tries, status_code, error, created_at, next_attempt_at, finished_at`
+// deliveryColumns are read from aijobs_deliveries d; tries counts the tries
+// started.
+const deliveryColumns = `d.id, d.job_id, d.seq, d.user_id, d.event, d.url, d.body, d.state,
+	(SELECT COUNT(*) FROM aijobs_delivery_attempts a WHERE a.delivery_id = d.id), d.status_code, d.error, d.created_at, d.next_attempt_at, d.finished_at`
 
-func scanDelivery(row scanner) (jobs.Delivery, error) {
+func scanDelivery(row scanner, extra ...any) (jobs.Delivery, error) {
 	var (
 		d                  jobs.Delivery
 		event, state, body string
@@ -127,7 +130,7 @@ func scanDelivery(row scanner) (jobs.Delivery, error) {
 		created            int64
 		next, finished     sql.NullInt64
 	)
-	err := row.Scan(&d.ID, &d.JobID, &d.Seq, &d.UserID, &event, &d.URL, &body, &state, &d.Tries, &code, &errText, &created, &next, &finished)
+	err := row.Scan(append([]any{&d.ID, &d.JobID, &d.Seq, &d.UserID, &event, &d.URL, &body, &state, &d.Tries, &code, &errText, &created, &next, &finished}, extra...)...)
 	if err != nil {
 		return d, err
 	}
@@ -137,43 +140,35 @@ func scanDelivery(row scanner) (jobs.Delivery, error) {
 	return d, nil
 }
 
-// Delivery reads one delivery (without its tries).
+// Delivery reads one delivery (without its tries) with what its worker
+// needs, in one query: the user's sealed secret (Secret) and when an
+// earlier pending delivery of the same job is due (WaitFor) — deliveries of
+// one job go in event order.
 func (s *Store) Delivery(ctx context.Context, id string) (jobs.Delivery, error) {
-	d, err := scanDelivery(s.w.QueryRowContext(ctx, s.d.rebind(`SELECT `+deliveryColumns+` FROM aijobs_deliveries WHERE id = ?`), id))
-	return d, wrap(err, "read delivery "+id)
-}
-
-// EarlierPending reports whether a delivery of jobID before seq is still
-// pending, and when its next try is due: deliveries of one job go in
-// event order.
-func (s *Store) EarlierPending(ctx context.Context, jobID string, seq int64) (bool, time.Time, error) {
-	var next sql.NullInt64
-	err := s.w.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(next_attempt_at) FROM aijobs_deliveries WHERE job_id = ? AND seq < ? AND state = ?`),
-		jobID, seq, string(jobs.DeliveryPending)).Scan(&next)
+	var (
+		sealed  sql.NullString
+		waitFor sql.NullInt64
+	)
+	d, err := scanDelivery(s.queryRow(ctx, `SELECT `+deliveryColumns+`, u.webhook_secret,
+		(SELECT MIN(e.next_attempt_at) FROM aijobs_deliveries e WHERE e.job_id = d.job_id AND e.seq < d.seq AND e.state = ?)
+		FROM aijobs_deliveries d JOIN aijobs_users u ON u.id = d.user_id WHERE d.id = ?`, string(jobs.DeliveryPending), id), &sealed, &waitFor)
 	if err != nil {
-		return false, time.Time{}, wrap(err, "read earlier deliveries of job "+jobID)
+		return d, wrap(err, "read delivery "+id)
 	}
-	if !next.Valid {
-		return false, time.Time{}, nil
+	d.WaitFor = fromNullMicros(waitFor)
+	if sealed.Valid {
+		if d.Secret, err = base64.StdEncoding.DecodeString(sealed.String); err != nil {
+			return d, fmt.Errorf("decode webhook secret of user %s: %w", d.UserID, err)
+		}
 	}
-	return true, fromMicros(next.Int64), nil
+	return d, nil
 }
 
 // StartTry records that try n of a delivery starts at.
 func (s *Store) StartTry(ctx context.Context, id string, n int, at time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(err, "begin try of delivery "+id)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_delivery_attempts (delivery_id, n, started_at) VALUES (?, ?, ?)
-		ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at`), id, n, at.UnixMicro()); err != nil {
-		return wrap(err, "record try of delivery "+id)
-	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_deliveries SET tries = ? WHERE id = ?`), n, id); err != nil {
-		return wrap(err, "record try of delivery "+id)
-	}
-	return wrap(tx.Commit(), "commit try of delivery "+id)
+	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_delivery_attempts (delivery_id, n, started_at) VALUES (?, ?, ?)
+		ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at`), id, n, at.UnixMicro())
+	return wrap(err, "record try of delivery "+id)
 }
 
 // FinishTry records how try r.N of a delivery ended, and the delivery's
@@ -204,7 +199,7 @@ func (s *Store) FinishTry(ctx context.Context, id string, r jobs.TryResult) erro
 
 // Deliveries reads a job's deliveries, in event order, with their tries.
 func (s *Store) Deliveries(ctx context.Context, jobID string) ([]jobs.Delivery, error) {
-	rows, err := s.query(ctx, `SELECT `+deliveryColumns+` FROM aijobs_deliveries WHERE job_id = ? ORDER BY seq`, jobID)
+	rows, err := s.query(ctx, `SELECT `+deliveryColumns+` FROM aijobs_deliveries d WHERE d.job_id = ? ORDER BY d.seq`, jobID)
 	if err != nil {
 		return nil, wrap(err, "read deliveries")
 	}

@@ -77,15 +77,12 @@ func TestDeliveries(t *testing.T) {
 				t.Errorf("delivery %d: %+v", i, d)
 			}
 		}
-		if blocked, _, err := st.EarlierPending(ctx, "job_a", 6); err != nil || !blocked {
-			t.Errorf("EarlierPending(seq 6) = %v, %v; want true", blocked, err)
-		}
-		if blocked, _, err := st.EarlierPending(ctx, "job_a", 3); err != nil || blocked {
-			t.Errorf("EarlierPending(seq 3) = %v, %v; want false", blocked, err)
+		if d, err := st.Delivery(ctx, ds[0].ID); err != nil || d.WaitFor != nil || string(d.Secret) != "sealed" {
+			t.Errorf("the first delivery: waits for %v, secret %q, %v; want no wait", d.WaitFor, d.Secret, err)
 		}
 		d, err := st.Delivery(ctx, ds[2].ID)
-		if err != nil || len(d.Body) == 0 {
-			t.Fatalf("Delivery: %+v, %v", d, err)
+		if err != nil || len(d.Body) == 0 || d.WaitFor == nil || !d.WaitFor.Equal(fromMicros(now.UnixMicro())) {
+			t.Fatalf("Delivery: %+v, %v; want it to wait for the earlier ones", d, err)
 		}
 		for n, r := range []jobs.TryResult{
 			{N: 1, Duration: 5 * time.Millisecond, StatusCode: 500, Error: "HTTP 500", State: jobs.DeliveryPending, Next: now.Add(time.Second), At: now},

@@ -70,12 +70,12 @@ func (Args) InsertOpts() river.InsertOpts {
 
 // Store is what deliveries need from the database.
 type Store interface {
+	// Delivery reads a delivery with its user's sealed secret and when an
+	// earlier pending delivery of its job is due.
 	Delivery(ctx context.Context, id string) (jobs.Delivery, error)
-	EarlierPending(ctx context.Context, jobID string, seq int64) (bool, time.Time, error)
 	StartTry(ctx context.Context, id string, n int, at time.Time) error
 	FinishTry(ctx context.Context, id string, r jobs.TryResult) error
 	Deliveries(ctx context.Context, jobID string) ([]jobs.Delivery, error)
-	WebhookSecret(ctx context.Context, userID string) ([]byte, error)
 	SetWebhookSecret(ctx context.Context, userID string, sealed []byte) error
 	SetUserWebhook(ctx context.Context, userID string, w *jobs.Webhook) error
 	UserWebhook(ctx context.Context, userID string) (*jobs.Webhook, error)
@@ -156,12 +156,8 @@ func (w *Webhooks) Work(ctx context.Context, job *river.Job[Args]) error {
 	if d.State != jobs.DeliveryPending {
 		return nil // already done: a rerun after a crash
 	}
-	earlier, next, err := w.cfg.Store.EarlierPending(ctx, d.JobID, d.Seq)
-	if err != nil {
-		return err
-	}
-	if earlier {
-		return river.JobSnooze(min(max(time.Until(next)+50*time.Millisecond, 100*time.Millisecond), time.Minute))
+	if d.WaitFor != nil {
+		return river.JobSnooze(min(max(time.Until(*d.WaitFor)+50*time.Millisecond, 100*time.Millisecond), time.Minute))
 	}
 	if d.NextAttemptAt != nil && time.Until(*d.NextAttemptAt) > 0 {
 		// Woken early (a rescue after a crash runs it at once; that is
@@ -234,14 +230,10 @@ var errNoSecret = errors.New("the user has no webhook secret")
 // send makes one HTTP request of d, signed at start, and returns the status
 // and Retry-After of the answer.
 func (w *Webhooks) send(ctx context.Context, d jobs.Delivery, start time.Time) (int, time.Duration, error) {
-	sealed, err := w.cfg.Store.WebhookSecret(ctx, d.UserID)
-	if err != nil {
-		return 0, 0, err
-	}
-	if sealed == nil {
+	if d.Secret == nil {
 		return 0, 0, errNoSecret
 	}
-	sec, err := w.cfg.Keys.Open(sealed, secretContext(d.UserID))
+	sec, err := w.cfg.Keys.Open(d.Secret, secretContext(d.UserID))
 	if err != nil {
 		return 0, 0, fmt.Errorf("open webhook secret: %w", err)
 	}

@@ -166,29 +166,22 @@ func TestDialRefusesPrivate(t *testing.T) {
 	c.Close()
 }
 
-// fakeStore holds one user's secret; try needs nothing else.
-type fakeStore struct {
-	Store
-	sealed []byte
-}
-
-func (f fakeStore) WebhookSecret(context.Context, string) ([]byte, error) { return f.sealed, nil }
-
-func newTestWebhooks(t *testing.T, targets Targets, timeout time.Duration) (*Webhooks, string) {
-	// The secret is returned for tests that verify what they receive.
+// newTestWebhooks returns webhooks for tries (no store: try needs none) and
+// the sealed secret of user usr_1.
+func newTestWebhooks(t *testing.T, targets Targets, timeout time.Duration) (*Webhooks, []byte) {
 	t.Helper()
 	keys, err := secret.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sec := NewSecret()
-	w, err := New(Config{Store: fakeStore{sealed: keys.Seal([]byte(sec), secretContext("usr_1"))}, Keys: keys, Targets: targets,
+	w, err := New(Config{Keys: keys, Targets: targets,
 		Timeout: timeout, Schedule: []time.Duration{time.Second, time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.client.CloseIdleConnections)
-	return w, sec
+	return w, keys.Seal([]byte(sec), secretContext("usr_1"))
 }
 
 // TestTryOutcomes: how each answer of a receiver ends a try.
@@ -231,7 +224,7 @@ func TestTryOutcomes(t *testing.T) {
 	untrusted := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate no one trusts
 	defer untrusted.Close()
 
-	w, _ := newTestWebhooks(t, Targets{AllowPrivate: true}, 300*time.Millisecond)
+	w, sealed := newTestWebhooks(t, Targets{AllowPrivate: true}, 300*time.Millisecond)
 	for _, c := range []struct {
 		url   string
 		n     int
@@ -253,7 +246,7 @@ func TestTryOutcomes(t *testing.T) {
 		{untrusted.URL, 1, jobs.DeliveryPending, 0, time.Second, "TLS handshake failed"},
 		{"http://no-such-host.invalid/", 1, jobs.DeliveryPending, 0, time.Second, "does not resolve"},
 	} {
-		d := jobs.Delivery{ID: "msg_1", UserID: "usr_1", URL: c.url, Body: []byte(`{}`)}
+		d := jobs.Delivery{ID: "msg_1", UserID: "usr_1", URL: c.url, Body: []byte(`{}`), Secret: sealed}
 		start := time.Now()
 		r := w.try(context.Background(), d, c.n, start)
 		if r.State != c.state || r.StatusCode != c.code || !strings.Contains(r.Error, c.err) || (c.err == "") != (r.Error == "") {
@@ -269,17 +262,23 @@ func TestTryOutcomes(t *testing.T) {
 
 	// Without AllowPrivate the loopback receiver is never reached, and
 	// the try fails at once, without retries.
-	strict, _ := newTestWebhooks(t, Targets{}, time.Second)
-	r := strict.try(context.Background(), jobs.Delivery{ID: "msg_2", UserID: "usr_1", URL: srv.URL + "/accepted", Body: []byte(`{}`)}, 1, time.Now())
+	strict, sealed2 := newTestWebhooks(t, Targets{}, time.Second)
+	r := strict.try(context.Background(), jobs.Delivery{ID: "msg_2", UserID: "usr_1", URL: srv.URL + "/accepted", Body: []byte(`{}`), Secret: sealed2}, 1, time.Now())
 	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || strings.Contains(r.Error, "127.0.0.1") || hit("/accepted") != 1 {
 		t.Errorf("try to loopback without AllowPrivate: %+v (hits %d)", r, hit("/accepted"))
+	}
+
+	// No secret (not possible through the API: a submit needs one): failed,
+	// nothing sent unsigned.
+	if r := w.try(context.Background(), jobs.Delivery{ID: "msg_4", UserID: "usr_1", URL: srv.URL + "/ok", Body: []byte(`{}`)}, 1, time.Now()); r.State != jobs.DeliveryFailed || hit("/ok") != 1 {
+		t.Errorf("a try without the user's secret: %+v, want failed", r)
 	}
 
 	// A try cut short by this process stopping is not the receiver's
 	// fault: it is due again at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	r = w.try(ctx, jobs.Delivery{ID: "msg_3", UserID: "usr_1", URL: srv.URL + "/slow", Body: []byte(`{}`)}, 1, time.Now())
+	r = w.try(ctx, jobs.Delivery{ID: "msg_3", UserID: "usr_1", URL: srv.URL + "/slow", Body: []byte(`{}`), Secret: sealed}, 1, time.Now())
 	if r.State != jobs.DeliveryPending || !strings.Contains(r.Error, "interrupted") || r.Next.After(r.At) {
 		t.Errorf("an interrupted try: %+v", r)
 	}

@@ -16,7 +16,6 @@ CREATE TABLE aijobs_deliveries (
     url             TEXT NOT NULL,
     body            TEXT NOT NULL,
     state           TEXT NOT NULL,
-    tries           INTEGER NOT NULL DEFAULT 0,
     status_code     INTEGER,
     error           TEXT,
     created_at      BIGINT NOT NULL,
