@@ -159,9 +159,10 @@ func (w *Webhooks) Work(ctx context.Context, job *river.Job[Args]) error {
 	if d.WaitFor != nil {
 		return river.JobSnooze(min(max(time.Until(*d.WaitFor)+50*time.Millisecond, 100*time.Millisecond), time.Minute))
 	}
-	if d.NextAttemptAt != nil && time.Until(*d.NextAttemptAt) > 0 {
-		// Woken early (a rescue after a crash runs it at once; that is
-		// fine), or River ran it before its time: wait for it.
+	if d.NextAttemptAt != nil {
+		// Run before its next try is due (River's clock, a restart): wait
+		// for it, unless it is due within a second. A delivery rescued from
+		// a dead worker was due already and runs at once.
 		if wait := time.Until(*d.NextAttemptAt); wait > time.Second {
 			return river.JobSnooze(wait)
 		}
