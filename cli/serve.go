@@ -193,7 +193,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
 		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
-		Kinds: []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: 20, Register: hooks.Register}},
+		Kinds: []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},
 	})
 	if err != nil {
 		return err

@@ -20,11 +20,13 @@ type webhookFlags struct {
 	allowPrivate bool
 	timeout      time.Duration
 	schedule     string
+	workers      int
 }
 
 func (f *webhookFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowPrivate, "webhook-allow-private", false, "let webhooks go to loopback, private and link-local addresses (for a receiver on this machine or network; off: refused, checked on the resolved address)")
 	fs.DurationVar(&f.timeout, "webhook-timeout", 10*time.Second, "time limit of one webhook delivery try")
+	fs.IntVar(&f.workers, "webhook-workers", 20, "webhook delivery tries run at once by this process (beside --workers; a receiver that hangs holds one for up to --webhook-timeout)")
 	fs.StringVar(&f.schedule, "webhook-retry-schedule", "", "comma-separated waits before each retry of a webhook delivery (default: 5s,30s,2m,10m,30m,1h,2h,4h,8h,8h, about a day)")
 }
 
@@ -39,6 +41,9 @@ func (f *webhookFlags) new(st *store.Store, keys *secret.Keys, svc *jobs.Service
 			}
 			schedule = append(schedule, d)
 		}
+	}
+	if f.workers < 1 {
+		return nil, fmt.Errorf("--webhook-workers: want at least 1, got %d", f.workers)
 	}
 	if f.timeout <= 0 {
 		return nil, fmt.Errorf("--webhook-timeout: want a positive duration, got %s", f.timeout)
