@@ -53,9 +53,11 @@ type Args struct {
 // Kind is the River kind of deliveries.
 const Kind = "aijobs_webhook"
 
-// Queue is the River queue deliveries run on, apart from the jobs': a slow
-// or dead receiver holds up neither the jobs nor, beyond its own
-// deliveries, other jobs' deliveries.
+// Queue is the River queue deliveries run on, apart from the AI jobs', so a
+// slow or dead receiver never holds up a job. A failing receiver's retries
+// wait snoozed, holding no worker; only receivers that hang while enough of
+// them are tried at once to take every worker of the queue delay other
+// deliveries.
 const Queue = "webhooks"
 
 // Kind implements river.JobArgs.
