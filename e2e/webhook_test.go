@@ -536,3 +536,45 @@ func TestWebhookUserDefault(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookOrder: one job's deliveries go in event order even when an
+// earlier one must be retried: the receiver fails the first delivery (the
+// queued status) once, and no later event of the job reaches it before
+// that delivery's retry has succeeded.
+func TestWebhookOrder(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db database) {
+		s := startServer(t, db, "--webhook-allow-private", "--webhook-retry-schedule", "500ms")
+		a := s.client(s.token("otto"))
+		secret := webhookSecret(t, a)
+		rc := newReceiver(t, func(n int, _ http.ResponseWriter, _ *http.Request) int {
+			if n == 1 {
+				return 503
+			}
+			return 200
+		})
+		j := submitHook(t, a, "I want to learn to sail", rc.URL, "status", "completed")
+		a.waitTerminal(j.ID)
+		ds := waitDeliveries(t, a, j.ID, 30*time.Second, func(ds []delivery) bool {
+			return len(ds) > 0 && ds[len(ds)-1].Event == "completed" && ds[len(ds)-1].State == "delivered"
+		})
+		var seqs []int64
+		for _, g := range rc.requests() {
+			verify(t, secret, g)
+			var snap struct{ Seq int64 }
+			json.Unmarshal(g.Body, &snap)
+			seqs = append(seqs, snap.Seq)
+		}
+		t.Logf("arrival order of seqs: %v", seqs)
+		if len(seqs) < 3 || seqs[0] != seqs[1] {
+			t.Fatalf("seqs %v: want the first delivery twice (a 503, then its retry) before anything else", seqs)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] < seqs[i-1] {
+				t.Fatalf("seqs %v arrived out of event order", seqs)
+			}
+		}
+		if len(ds) != len(seqs)-1 || ds[0].State != "delivered" || len(ds[0].Attempts) != 2 {
+			t.Errorf("deliveries %+v, want each once and the first with 2 tries", ds)
+		}
+	})
+}
