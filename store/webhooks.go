@@ -172,7 +172,9 @@ func (s *Store) StartTry(ctx context.Context, id string, n int, at time.Time) er
 }
 
 // FinishTry records how try r.N of a delivery ended, and the delivery's
-// new state.
+// new state — unless it has one already that never changes (delivered,
+// failed or dead: a second worker of the same delivery, after a rescue,
+// does not undo the first one's outcome).
 func (s *Store) FinishTry(ctx context.Context, id string, r jobs.TryResult) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -190,8 +192,8 @@ func (s *Store) FinishTry(ctx context.Context, id string, r jobs.TryResult) erro
 	} else {
 		finished = r.At.UnixMicro()
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_deliveries SET state = ?, status_code = ?, error = ?, next_attempt_at = ?, finished_at = ? WHERE id = ?`),
-		string(r.State), code, errText, next, finished, id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_deliveries SET state = ?, status_code = ?, error = ?, next_attempt_at = ?, finished_at = ? WHERE id = ? AND state = ?`),
+		string(r.State), code, errText, next, finished, id, string(jobs.DeliveryPending)); err != nil {
 		return wrap(err, "record try of delivery "+id)
 	}
 	return wrap(tx.Commit(), "commit try of delivery "+id)

@@ -95,6 +95,10 @@ func TestDeliveries(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A delivered delivery stays delivered, whatever a second worker says.
+		if err := st.FinishTry(ctx, d.ID, jobs.TryResult{State: jobs.DeliveryDead, Error: "late", At: now}); err != nil {
+			t.Fatal(err)
+		}
 		if err := st.StartTry(ctx, ds[0].ID, 1, now); err != nil { // a try whose worker died
 			t.Fatal(err)
 		}

@@ -146,8 +146,26 @@ func (w *Webhooks) Timeout(*river.Job[Args]) time.Duration { return w.cfg.Timeou
 
 // Work makes one try of a delivery: it waits (snoozes) while an earlier
 // delivery of the same job is pending, sends, records the try, and snoozes
-// until the next try when one is due.
+// until the next try when one is due. When River gives up on the job (the
+// store failed it on every River attempt), the delivery ends dead, so that
+// it neither stays pending nor holds up the job's later deliveries.
 func (w *Webhooks) Work(ctx context.Context, job *river.Job[Args]) error {
+	err := w.work(ctx, job)
+	if err == nil || job.Attempt < job.MaxAttempts || errors.As(err, new(*river.JobSnoozeError)) {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	gaveUp := jobs.TryResult{State: jobs.DeliveryDead, Error: "the server could not record its tries and gave up", At: time.Now()}
+	if ferr := w.cfg.Store.FinishTry(rctx, job.Args.DeliveryID, gaveUp); ferr != nil {
+		return fmt.Errorf("%w (and ending the delivery: %v)", err, ferr)
+	}
+	w.metrics.observe(gaveUp)
+	w.cfg.Logger.ErrorContext(ctx, "webhook delivery given up", slog.String("delivery_id", job.Args.DeliveryID), slog.String("error", err.Error()))
+	return err
+}
+
+func (w *Webhooks) work(ctx context.Context, job *river.Job[Args]) error {
 	d, err := w.cfg.Store.Delivery(ctx, job.Args.DeliveryID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return nil // expired with its job

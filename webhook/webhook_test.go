@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.uber.org/goleak"
 
@@ -281,5 +283,42 @@ func TestTryOutcomes(t *testing.T) {
 	r = w.try(ctx, jobs.Delivery{ID: "msg_3", UserID: "usr_1", URL: srv.URL + "/slow", Body: []byte(`{}`), Secret: sealed}, 1, time.Now())
 	if r.State != jobs.DeliveryPending || !strings.Contains(r.Error, "interrupted") || r.Next.After(r.At) {
 		t.Errorf("an interrupted try: %+v", r)
+	}
+}
+
+// brokenStore reads a pending delivery but cannot record a try, as in an
+// outage; it keeps what FinishTry was asked to write.
+type brokenStore struct {
+	Store
+	finished []jobs.TryResult
+}
+
+func (b *brokenStore) Delivery(_ context.Context, id string) (jobs.Delivery, error) {
+	return jobs.Delivery{ID: id, State: jobs.DeliveryPending}, nil
+}
+func (b *brokenStore) StartTry(context.Context, string, int, time.Time) error {
+	return jobs.ErrUnavailable
+}
+func (b *brokenStore) FinishTry(_ context.Context, _ string, r jobs.TryResult) error {
+	b.finished = append(b.finished, r)
+	return nil
+}
+
+// TestWorkGivesUp: a store failure is River's to retry; on River's last
+// attempt the delivery ends dead instead of staying pending for ever.
+func TestWorkGivesUp(t *testing.T) {
+	t.Parallel()
+	st := &brokenStore{}
+	w, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &river.Job[Args]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 10}, Args: Args{DeliveryID: "msg_1"}}
+	if err := w.Work(context.Background(), job); !errors.Is(err, jobs.ErrUnavailable) || len(st.finished) != 0 {
+		t.Fatalf("attempt 1 of 10: %v, recorded %+v; want the error for River to retry, nothing recorded", err, st.finished)
+	}
+	job.Attempt = 10
+	if err := w.Work(context.Background(), job); !errors.Is(err, jobs.ErrUnavailable) || len(st.finished) != 1 || st.finished[0].State != jobs.DeliveryDead {
+		t.Fatalf("attempt 10 of 10: %v, recorded %+v; want the delivery dead", err, st.finished)
 	}
 }
