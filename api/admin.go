@@ -27,6 +27,9 @@ func (s *Server) adminRoutes() []route {
 		{"GET", "/api/v1/admin/users/{id}/jobs", s.admin(s.adminUserJobs)},
 		{"GET", "/api/v1/admin/jobs/{id}", s.admin(s.adminJob)},
 		{"GET", "/api/v1/admin/stats", s.admin(s.adminStats)},
+		{"GET", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminGetWebhook)},
+		{"PUT", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminSetWebhook)},
+		{"DELETE", "/api/v1/admin/users/{id}/webhook", s.admin(s.adminDeleteWebhook)},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/webhook"
 )
 
 // Defaults of Config, also the defaults of `aijobs serve`'s flags.
@@ -81,6 +82,9 @@ type Config struct {
 	// Stats serves GET /api/v1/admin/stats, the operator page's data (nil:
 	// that route answers 404 like a path that does not exist).
 	Stats Stats
+	// Webhooks serves the webhook secret, deliveries and default webhooks
+	// (nil: those paths answer 404).
+	Webhooks *webhook.Webhooks
 	// OpsOnly serves only /healthz, /readyz, /openapi.json and /metrics:
 	// the HTTP side of a worker-only process.
 	OpsOnly bool
@@ -176,6 +180,8 @@ func (s *Server) routes() []route {
 		{"POST", "/api/v1/stream_tokens", s.streamToken},
 		{"GET", "/api/v1/jobs/{id}/events", s.jobEvents},
 		{"GET", "/api/v1/events", s.userEvents},
+		{"POST", "/api/v1/webhooks/secret", s.rotateWebhookSecret},
+		{"GET", "/api/v1/jobs/{id}/deliveries", s.jobDeliveries},
 		{"GET", "/cable", s.cable},
 		{"GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 			return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -254,7 +260,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Poll-Interval")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)

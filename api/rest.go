@@ -32,6 +32,9 @@ type submitBody struct {
 	Input           *string `json:"input"`
 	UserProvidedKey *string `json:"user_provided_key"`
 	RequestID       *string `json:"request_id"`
+	// WebhookURL absent: the user's default webhook; "": none.
+	WebhookURL    *string  `json:"webhook_url"`
+	WebhookEvents []string `json:"webhook_events"`
 }
 
 // decodeBody reads a JSON body of at most MaxBody bytes into v. Unknown
@@ -71,7 +74,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if body.Input == nil {
 		return jobs.Errorf(jobs.KindInvalid, "invalid_input", "input is required")
 	}
-	req := jobs.SubmitRequest{Input: *body.Input, RequestID: r.Header.Get("Idempotency-Key")}
+	req := jobs.SubmitRequest{Input: *body.Input, RequestID: r.Header.Get("Idempotency-Key"),
+		WebhookURL: body.WebhookURL, WebhookEvents: body.WebhookEvents}
 	if body.UserProvidedKey != nil {
 		req.UserKey = *body.UserProvidedKey
 	}

@@ -3,7 +3,7 @@
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
 #   bench/run.sh                       # everything, 2 rounds each (about 25 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -33,8 +33,10 @@ go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1
+	WH="-n 500"
 	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"
 else
+	WH="-n 1000"
 	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"
 fi
 PROF=""; TPPROF=""
@@ -58,6 +60,9 @@ for b in $ONLY; do
 	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
 	followcpu) run followcpu 15m ./followcpu -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FOLLOW ;;
 	recovery) run recovery 15m ./recovery -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" ;;
+	webhooks-sqlite | webhooks-postgres) # unpaced (saturated), then paced at 50 jobs/s
+		db=${b#webhooks-}
+		run "$b" 20m sh -c "./webhooks -db $db -aijobs ./aijobs -work '$WORK' -rounds $ROUNDS $WH && ./webhooks -db $db -aijobs ./aijobs -work '$WORK' -rounds $ROUNDS $WH -rate 50" ;;
 	*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done

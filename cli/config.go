@@ -73,6 +73,7 @@ func (f *serveFlags) check(fs *flag.FlagSet) error {
 		httpURL("openai-base-url", f.provider.OpenAIBaseURL),
 		httpURL("anthropic-base-url", f.provider.AnthropicBaseURL),
 		httpURL("jwks-url", f.jwt.JWKSURL),
+		f.webhooks.check(bad),
 	}
 	for _, err := range checks {
 		if err != nil {

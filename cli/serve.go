@@ -28,6 +28,7 @@ import (
 	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
 	"github.com/aijobs/aijobs/web"
+	"github.com/aijobs/aijobs/webhook"
 	"github.com/aijobs/aijobs/worker"
 )
 
@@ -85,6 +86,7 @@ type serveFlags struct {
 	logFormat       string
 	logLevel        string
 	fairShare       bool
+	webhooks        webhookFlags
 }
 
 // register defines serve's flags. Each default is the component's own
@@ -122,6 +124,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", queue.DefaultDrain, "on SIGTERM/SIGINT, how long running jobs get to finish before they are interrupted (0: at once; a second signal stops at once)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log lines as text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error (debug adds a line per request)")
+	f.webhooks.register(fs)
 }
 
 func runServe(ctx context.Context, env *Env, args []string) error {
@@ -182,19 +185,26 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	// small observer interface (see package metrics).
 	reg := metrics.New()
 	provider = ai.Observed(provider, reg)
+	targets := webhook.Targets{AllowPrivate: f.webhooks.allowPrivate}
 	svc := jobs.NewService(st, reg.Broker(broker), keys, jobs.Config{
 		Retention: f.retention, MaxInput: f.maxInput,
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
-		ValidKey:       ai.ValidKeyShape,
+		ValidKey:       ai.ValidKeyShape, CheckWebhookURL: targets.CheckURL,
 	})
+	hooks, err := f.webhooks.new(st, keys, svc, targets, reg.Registerer(), log)
+	if err != nil {
+		return err
+	}
 	work := f.role != "api"
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
 		Work: work, FairShare: f.fairShare, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,
+		Kinds: []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},
 	})
 	if err != nil {
 		return err
 	}
+	st.SetDeliveryEnqueuer(webhook.Enqueuer(q.InsertTx))
 
 	// A signal (ctx) starts the drain; HTTP and the broker go on serving
 	// until it is over, so clients see the running jobs finish. A failing
@@ -248,6 +258,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 				return nil
 			}},
 		},
+		Webhooks:  hooks,
 		Dashboard: web.Handler(),
 		Metrics:   reg.Handler(),
 		Observer:  reg,

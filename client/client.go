@@ -122,6 +122,13 @@ type SubmitRequest struct {
 	// returns the job created the first time; with a different body the
 	// server answers ErrIdempotencyConflict. Empty means no idempotency.
 	RequestID string
+	// WebhookURL is where the server delivers the job's events (verify
+	// them with VerifyWebhook); empty means the user's default webhook,
+	// if an admin set one.
+	WebhookURL string
+	// WebhookEvents are the events delivered: completed, failed,
+	// cancelled, status, progress. Empty means the terminal ones.
+	WebhookEvents []string
 }
 
 // Submitted is the answer to Submit: the job's snapshot and the server's
@@ -167,10 +174,15 @@ type StreamToken struct {
 // req.RequestID was used before with the same body.
 func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*Submitted, error) {
 	body := struct {
-		Input           string  `json:"input"`
-		UserProvidedKey *string `json:"user_provided_key"`
-		RequestID       *string `json:"request_id"`
-	}{Input: req.Input}
+		Input           string   `json:"input"`
+		UserProvidedKey *string  `json:"user_provided_key"`
+		RequestID       *string  `json:"request_id"`
+		WebhookURL      *string  `json:"webhook_url,omitempty"`
+		WebhookEvents   []string `json:"webhook_events,omitempty"`
+	}{Input: req.Input, WebhookEvents: req.WebhookEvents}
+	if req.WebhookURL != "" {
+		body.WebhookURL = &req.WebhookURL
+	}
 	if req.UserProvidedKey != "" {
 		body.UserProvidedKey = &req.UserProvidedKey
 	}

@@ -32,6 +32,9 @@ func adminRoutes(userID, tokenID, jobID string) [][3]string {
 		{"GET", "/api/v1/admin/users/" + userID + "/jobs", ""},
 		{"GET", "/api/v1/admin/jobs/" + jobID, ""},
 		{"GET", "/api/v1/admin/stats", ""},
+		{"GET", "/api/v1/admin/users/" + userID + "/webhook", ""},
+		{"PUT", "/api/v1/admin/users/" + userID + "/webhook", `{"url":"https://hooks.example.com/x"}`},
+		{"DELETE", "/api/v1/admin/users/" + userID + "/webhook", ""},
 	}
 }
 

@@ -75,6 +75,7 @@ func TestAuth(t *testing.T) {
 				for _, p := range []struct{ method, path string }{
 					{"GET", "/api/v1/jobs/" + j.ID}, {"GET", "/api/v1/jobs"}, {"POST", "/api/v1/jobs/" + j.ID + "/cancel"},
 					{"GET", "/api/v1/ai/usage"}, {"POST", "/api/v1/ai/proxy"},
+					{"GET", "/api/v1/jobs/" + j.ID + "/deliveries"}, {"POST", "/api/v1/webhooks/secret"},
 				} {
 					r := a.do(p.method, p.path, `{"input":"x"}`)
 					wantError(t, r, 401, "unauthorized")

@@ -64,6 +64,9 @@ type Job struct {
 	// TokensIn and TokensOut add up every attempt that reached the provider.
 	TokensIn  int64 `json:"-"`
 	TokensOut int64 `json:"-"`
+	// Webhook is where the job's changes are delivered (nil: nowhere). It
+	// is never sent to clients.
+	Webhook *Webhook `json:"-"`
 }
 
 // Event is one change of a job as the server holds it: the event every

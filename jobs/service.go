@@ -50,6 +50,10 @@ type Config struct {
 	ValidKey func(string) bool
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// CheckWebhookURL checks a submit's webhook_url before it is accepted
+	// (the webhook package's Targets.CheckURL). Defaults to refusing every
+	// webhook.
+	CheckWebhookURL func(string) error
 }
 
 // Defaults of Config, also the defaults of `aijobs serve`'s flags.
@@ -66,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.CheckWebhookURL == nil {
+		c.CheckWebhookURL = func(string) error { return errors.New("this server sends no webhooks") }
 	}
 	return c
 }
@@ -101,6 +108,11 @@ type SubmitRequest struct {
 	UserKey string
 	// RequestID makes the submit idempotent ("" for none).
 	RequestID string
+	// WebhookURL is where the job's changes are delivered: nil for the
+	// user's default webhook, "" for none.
+	WebhookURL *string
+	// WebhookEvents are the event types delivered (none: the terminal ones).
+	WebhookEvents []string
 }
 
 // Submit creates a job and queues it. created is false when RequestID was
@@ -126,6 +138,10 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 	case req.UserKey == "" && s.cfg.RequireUserKey:
 		return Job{}, false, Errorf(KindInvalid, "no_server_key", "this server has no provider key configured: send user_provided_key")
 	}
+	hook, err := s.webhook(req)
+	if err != nil {
+		return Job{}, false, err
+	}
 	now := s.cfg.Now().UTC()
 	id := "job_" + strings.ToLower(rand.Text()) // 128 random bits
 	nj := NewJob{
@@ -136,6 +152,7 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		First: Event{Event: jobtype.Event{Type: EventStatus, At: now, Status: StatusQueued}},
 		Input: req.Input,
 		Day:   day(now), Quota: u.DailyQuota,
+		Webhook: hook, DefaultWebhook: req.WebhookURL == nil,
 	}
 	if req.RequestID != "" {
 		// Keyed, so that the stored hash cannot confirm a guessed user key
@@ -155,6 +172,28 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		s.broker.Publish(*first)
 	}
 	return job, first != nil, nil
+}
+
+// webhook checks a submit's webhook; nil when it names none.
+func (s *Service) webhook(req SubmitRequest) (*Webhook, error) {
+	if req.WebhookURL == nil || *req.WebhookURL == "" {
+		if len(req.WebhookEvents) > 0 {
+			return nil, Errorf(KindInvalid, "invalid_field", "webhook_events needs a webhook_url")
+		}
+		return nil, nil
+	}
+	u := *req.WebhookURL
+	if len(u) > 2000 || !utf8.ValidString(u) {
+		return nil, webhookProblem("must be a URL of at most 2000 bytes")
+	}
+	if err := s.cfg.CheckWebhookURL(u); err != nil {
+		return nil, webhookProblem("%v", err)
+	}
+	events, err := ParseWebhookEvents(req.WebhookEvents)
+	if err != nil {
+		return nil, err
+	}
+	return &Webhook{URL: u, Events: events}, nil
 }
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }

@@ -31,6 +31,12 @@ type NewJob struct {
 	// own key are counted but not limited.
 	Day   string
 	Quota int64
+	// Webhook is the submit's own webhook; without one, DefaultWebhook
+	// asks for the user's default (if any). A job with a webhook needs
+	// its user's signing secret: without one Create returns
+	// ErrWebhookSecret.
+	Webhook        *Webhook
+	DefaultWebhook bool
 }
 
 // ListFilter selects and pages a user's jobs, newest first.

@@ -124,6 +124,9 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 			return err
 		}
 	}
+	if err := q.rescueKinds(ctx, now, live); err != nil {
+		return err
+	}
 	if err := q.finishOrphans(ctx, now); err != nil {
 		return err
 	}
@@ -133,6 +136,43 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 		}
 	}
 	return nil
+}
+
+// rescueKinds makes the jobs of the other kinds (Config.Kinds) that run on
+// nodes that are not live available again at once: they are safe to run
+// again, and need no Abandon.
+func (q *Queue) rescueKinds(ctx context.Context, now time.Time, live []string) error {
+	if len(q.cfg.Kinds) == 0 {
+		return nil
+	}
+	var kinds []string
+	for _, k := range q.cfg.Kinds {
+		kinds = append(kinds, k.Name)
+	}
+	var rescue riverdriver.JobRescueManyParams
+	params := river.NewJobListParams().Kinds(kinds...).States(rivertype.JobStateRunning).First(1000)
+	res, err := q.inserter.JobList(ctx, params)
+	if err != nil {
+		return err
+	}
+	for _, r := range res.Jobs {
+		if n := len(r.AttemptedBy); n > 0 && slices.Contains(live, r.AttemptedBy[n-1]) {
+			continue
+		}
+		errData, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: r.Attempt, Error: "handed back: the node's lease lapsed"})
+		rescue.ID = append(rescue.ID, r.ID)
+		rescue.Error = append(rescue.Error, errData)
+		rescue.State = append(rescue.State, string(rivertype.JobStateAvailable))
+		rescue.ScheduledAt = append(rescue.ScheduledAt, now)
+		rescue.FinalizedAt = append(rescue.FinalizedAt, nil)
+		q.cfg.Logger.InfoContext(ctx, "handed back a job of a lost node", slog.String("kind", r.Kind), slog.Int64("river_id", r.ID), slog.Any("node", r.AttemptedBy))
+	}
+	if len(rescue.ID) == 0 {
+		return nil
+	}
+	rescue.StuckHorizon = time.Now()
+	_, err = q.exec.JobRescueMany(ctx, &rescue)
+	return err
 }
 
 // finishOrphans fails the jobs whose River job ended or is gone while no

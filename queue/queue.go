@@ -119,7 +119,24 @@ type Config struct {
 	// Observer is told of attempts, lease renewals and hand-backs (nil:
 	// nobody).
 	Observer Observer
-	Logger   *slog.Logger
+	// Kinds are more kinds of River job this process inserts and works
+	// (webhook deliveries), each on a queue of its own.
+	Kinds  []Kind
+	Logger *slog.Logger
+}
+
+// Kind is one more kind of River job (besides aijobs' runs). Its jobs must
+// be safe to run again: those running on a node whose lease lapsed are made
+// available again at once, with no Runner.Abandon.
+type Kind struct {
+	// Name is the River kind.
+	Name string
+	// Queue is the River queue its jobs are inserted on, worked by up to
+	// MaxWorkers at once in this process.
+	Queue      string
+	MaxWorkers int
+	// Register adds its worker.
+	Register func(*river.Workers)
 }
 
 // Defaults of Config, also the defaults of `aijobs serve`'s flags.
@@ -201,6 +218,9 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 	w := &worker{runner: runner, node: cfg.Node, log: cfg.Logger, obs: cfg.Observer, retryAt: map[int64]time.Time{}, freed: make(chan struct{}, 1)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
+	for _, k := range cfg.Kinds {
+		k.Register(workers)
+	}
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[cleanupArgs]) error {
 		n, err := cleanup(ctx)
 		if n > 0 {
@@ -223,6 +243,9 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 	}
 	if cfg.Work {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		for _, k := range cfg.Kinds {
+			rc.Queues[k.Queue] = river.QueueConfig{MaxWorkers: k.MaxWorkers}
+		}
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.CleanupEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return cleanupArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})}
 	}
@@ -266,6 +289,13 @@ func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, jobID string) (int64, e
 		return 0, err
 	}
 	return res.Job.ID, nil
+}
+
+// InsertTx inserts a River job in tx, the transaction of aijobs' own rows
+// it belongs to.
+func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := q.inserter.InsertTx(ctx, tx, args, opts)
+	return err
 }
 
 // Run works jobs until ctx ends, then drains: no new job is fetched,

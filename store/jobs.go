@@ -15,7 +15,7 @@ import (
 var _ jobs.Store = (*Store)(nil)
 
 const jobColumns = `id, user_id, status, progress, seq, intent, attempt, user_key, result, error_code, error_message,
-	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node`
+	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node, webhook`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -25,12 +25,12 @@ func scanJob(row scanner) (jobs.Job, error) {
 		status, intent             string
 		userKey                    int
 		result, errCode, errMsg    sql.NullString
-		node                       sql.NullString
+		node, webhook              sql.NullString
 		retryAt, started, finished sql.NullInt64
 		created, expires           int64
 	)
 	err := row.Scan(&j.ID, &j.UserID, &status, &j.Progress, &j.Seq, &intent, &j.Attempt, &userKey, &result, &errCode, &errMsg,
-		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires, &node)
+		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires, &node, &webhook)
 	if err != nil {
 		return j, err
 	}
@@ -41,6 +41,12 @@ func scanJob(row scanner) (jobs.Job, error) {
 	}
 	if errCode.Valid {
 		j.Error = &jobs.Error{Code: errCode.String, Message: errMsg.String}
+	}
+	if webhook.Valid {
+		j.Webhook = new(jobs.Webhook)
+		if err := json.Unmarshal([]byte(webhook.String), j.Webhook); err != nil {
+			return j, fmt.Errorf("decode webhook of job %s: %w", j.ID, err)
+		}
 	}
 	j.RetryAt, j.StartedAt, j.FinishedAt = fromNullMicros(retryAt), fromNullMicros(started), fromNullMicros(finished)
 	j.CreatedAt, j.ExpiresAt = fromMicros(created), fromMicros(expires)
@@ -85,6 +91,13 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if nj.RequestKey != "" {
 		requestKey = nj.RequestKey
 	}
+	if j.Webhook, err = s.jobWebhook(ctx, tx, nj); err != nil {
+		return jobs.Job{}, nil, err
+	}
+	webhook, err := encodeWebhook(j.Webhook)
+	if err != nil {
+		return jobs.Job{}, nil, err
+	}
 	if s.enqueue == nil {
 		return jobs.Job{}, nil, fmt.Errorf("no queue configured")
 	}
@@ -92,9 +105,9 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if err != nil {
 		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id, fair_tag)
-		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), nullInt(riverID), nullInt(tag))
+	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id, fair_tag, webhook)
+		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), nullInt(riverID), nullInt(tag), webhook)
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
@@ -178,6 +191,9 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *job
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_sealed_keys WHERE job_id = ?`), j.ID); err != nil {
 			return j, *ev, fmt.Errorf("delete sealed key: %w", err)
 		}
+	}
+	if err := s.addDelivery(ctx, tx, j, *ev); err != nil {
+		return j, *ev, fmt.Errorf("queue webhook delivery: %w", err)
 	}
 	return j, *ev, nil
 }
@@ -369,6 +385,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	for _, q := range []string{
 		`DELETE FROM aijobs_events WHERE job_id IN (` + sel + `)`,
 		`DELETE FROM aijobs_sealed_keys WHERE job_id IN (` + sel + `)`,
+		`DELETE FROM aijobs_delivery_attempts WHERE delivery_id IN (SELECT id FROM aijobs_deliveries WHERE job_id IN (` + sel + `))`,
+		`DELETE FROM aijobs_deliveries WHERE job_id IN (` + sel + `)`,
 	} {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(q), now.UnixMicro(), limit); err != nil {
 			return 0, wrap(err, "delete expired events")
@@ -383,7 +401,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 }
 
 // nullInt is NULL for 0, else n.
-func nullInt(n int64) any {
+func nullInt[T int | int64](n T) any {
 	if n == 0 {
 		return nil
 	}

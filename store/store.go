@@ -50,6 +50,10 @@ type Store struct {
 	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
 	// fair is set when new jobs wait their turn between users (SetFairShare).
 	fair bool
+	// enqueueDelivery inserts the River job of a new webhook delivery in
+	// the transaction of the event it delivers. Set with
+	// SetDeliveryEnqueuer before use.
+	enqueueDelivery func(ctx context.Context, tx *sql.Tx, deliveryID string) error
 	// calls bounds every call into the database and remembers the last
 	// write that failed, for the readiness checks.
 	calls *calls

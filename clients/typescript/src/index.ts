@@ -25,3 +25,4 @@ export type * from './types.js';
 export type { paths, operations, components } from './openapi.js';
 export { connectCable, cableUrl, CABLE_PROTOCOLS } from './cable.js';
 export type { CableConnection, CableHandlers } from './cable.js';
+export { verifyWebhook, WebhookVerificationError, DEFAULT_WEBHOOK_TOLERANCE_SECONDS, type VerifyWebhookOptions, type WebhookHeaders } from './webhook.js';

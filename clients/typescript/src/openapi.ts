@@ -427,8 +427,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create or rotate the caller's webhook signing secret
+         * @description Returns a new whsec_… secret, shown only in this answer; it signs every delivery from now on (tries of older deliveries included). A submit with a webhook is refused (422 webhook_secret_required) until the user has one.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The webhook deliveries of a job, in event order, with their tries */
+        get: operations["listJobDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users/{id}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's default webhook (admin) */
+        get: operations["adminGetUserWebhook"];
+        /** Set a user's default webhook (admin): used by their submits that name no webhook_url */
+        put: operations["adminSetUserWebhook"];
+        post?: never;
+        /** Clear a user's default webhook (admin) */
+        delete: operations["adminDeleteUserWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    jobEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A job event delivered to a submit's webhook_url
+         * @description One POST per delivery try, with the same webhook-id on every try; verify webhook-signature with the user's secret (client.VerifyWebhook in Go, verifyWebhook in @aijobs/client). Answer 2xx to acknowledge; 408, 429 (Retry-After honoured), 5xx, timeouts and connection errors are retried for about a day; other answers end the delivery.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "webhook-id": string;
+                    /** @description Unix seconds of this try */
+                    "webhook-timestamp": number;
+                    /** @description v1,<base64 HMAC-SHA256 of id.timestamp.body> */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            responses: {
+                /** @description Delivered */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         AdminUser: {
@@ -552,6 +656,13 @@ export interface components {
             input: string;
             user_provided_key?: string | null;
             request_id?: string | null;
+            /**
+             * Format: uri
+             * @description Where the job's events are delivered (Standard Webhooks, signed with the user's secret). Absent or null: the user's default webhook, if any; "": none.
+             */
+            webhook_url?: string | null;
+            /** @description The events delivered; default completed, failed, cancelled. */
+            webhook_events?: components["schemas"]["WebhookEvent"][];
         };
         /** @description Why a job failed, was cancelled, or (on a retrying event) why its attempt ended. */
         JobError: {
@@ -644,6 +755,55 @@ export interface components {
             retry_at?: string;
             job?: components["schemas"]["Job"];
         };
+        /**
+         * @description An event type a webhook may ask for; progress (output and progress events) is coalesced to at most one delivery a second per job.
+         * @enum {string}
+         */
+        WebhookEvent: "completed" | "failed" | "cancelled" | "status" | "progress";
+        Webhook: {
+            /** Format: uri */
+            url: string;
+            events: components["schemas"]["WebhookEvent"][];
+        };
+        WebhookSecret: {
+            /** @description whsec_ and a base64 key of 32 bytes (Standard Webhooks) */
+            secret: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        DeliveryAttempt: {
+            attempt: number;
+            /** Format: date-time */
+            at: string;
+            /** @description null: the try never finished (its worker died) */
+            duration_ms: number | null;
+            /** @description The receiver's HTTP status (absent: no answer) */
+            status_code?: number;
+            error?: string;
+        };
+        Delivery: {
+            /** @description The webhook-id header of every try (msg_…) */
+            id: string;
+            job_id: string;
+            /** @description The seq of the event delivered */
+            seq: number;
+            event: components["schemas"]["WebhookEvent"];
+            url: string;
+            /**
+             * @description pending until a 2xx; failed at once on an answer no retry changes (4xx other than 408/429, a redirect, a target not allowed); dead after the last try
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "failed" | "dead";
+            status_code?: number;
+            error?: string;
+            attempts: components["schemas"]["DeliveryAttempt"][];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -723,7 +883,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Invalid field (codes invalid_input, invalid_field, invalid_wait, invalid_key, no_server_key) */
+            /** @description Invalid field (codes invalid_input, invalid_field, invalid_wait, invalid_key, no_server_key, invalid_webhook_url, webhook_secret_required) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1758,6 +1918,225 @@ export interface operations {
                 };
             };
             /** @description Not an admin credential (none, invalid, revoked, expired, or a user's): the same 404 not_found as a path that does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            /** @description Missing or invalid token (code unauthorized) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Store unavailable (code store_unavailable) */
+            503: {
+                headers: {
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listJobDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries (empty when the job has no webhook) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: components["schemas"]["Delivery"][];
+                    };
+                };
+            };
+            /** @description Missing or invalid token (code unauthorized) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job for this user (code not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Store unavailable (code store_unavailable) */
+            503: {
+                headers: {
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminGetUserWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (usr_…) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's default webhook (null: none) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhook: components["schemas"]["Webhook"] | null;
+                    };
+                };
+            };
+            /** @description No such user, or not an admin (code not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminSetUserWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (usr_…) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uri */
+                    url: string;
+                    events?: components["schemas"]["WebhookEvent"][];
+                };
+            };
+        };
+        responses: {
+            /** @description The user's default webhook (null: none) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhook: components["schemas"]["Webhook"] | null;
+                    };
+                };
+            };
+            /** @description Malformed request (code invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such user, or not an admin (code not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid field (codes invalid_webhook_url, invalid_field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminDeleteUserWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (usr_…) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's default webhook (null: none) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhook: components["schemas"]["Webhook"] | null;
+                    };
+                };
+            };
+            /** @description No such user, or not an admin (code not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;

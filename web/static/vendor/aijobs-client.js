@@ -841,11 +841,71 @@ function createClient(options) {
   };
   return client;
 }
+
+// src/webhook.ts
+var WebhookVerificationError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "WebhookVerificationError";
+  }
+};
+var DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300;
+function header(headers, name) {
+  if (typeof headers.get === "function") return headers.get(name) ?? "";
+  const rec = headers;
+  const key = Object.keys(rec).find((k) => k.toLowerCase() === name);
+  const v = key === void 0 ? void 0 : rec[key];
+  return (Array.isArray(v) ? v[0] : v) ?? "";
+}
+function fromBase64(s) {
+  try {
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
+  }
+}
+function toBytes(body) {
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  return body instanceof Uint8Array ? body : new Uint8Array(body);
+}
+async function verifyWebhook(secret, headers, body, options = {}) {
+  const key = fromBase64(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret);
+  if (!key || key.length === 0) throw new Error("verifyWebhook: the secret is not whsec_ and base64");
+  const id = header(headers, "webhook-id");
+  const ts = header(headers, "webhook-timestamp");
+  const signatures = header(headers, "webhook-signature");
+  if (!id || !ts || !signatures) {
+    throw new WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature");
+  }
+  if (!/^\d+$/.test(ts)) throw new WebhookVerificationError(`webhook-timestamp ${JSON.stringify(ts)} is not a number`);
+  const tolerance = options.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS;
+  const now = Math.floor((options.now ?? /* @__PURE__ */ new Date()).getTime() / 1e3);
+  if (Math.abs(now - Number(ts)) > tolerance) {
+    throw new WebhookVerificationError(`webhook-timestamp is ${now - Number(ts)} s from now, more than ${tolerance} s`);
+  }
+  const prefix = new TextEncoder().encode(`${id}.${ts}.`);
+  const payload = toBytes(body);
+  const signed = new Uint8Array(prefix.length + payload.length);
+  signed.set(prefix);
+  signed.set(payload, prefix.length);
+  const hmac = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  for (const part of signatures.split(" ")) {
+    const [version, sig] = part.split(",", 2);
+    if (version !== "v1" || !sig) continue;
+    const bytes = fromBase64(sig);
+    if (bytes && await crypto.subtle.verify("HMAC", hmac, bytes, signed)) return;
+  }
+  throw new WebhookVerificationError("no signature matches");
+}
 export {
   AiJobsError,
   BadRequestError,
   CABLE_PROTOCOLS,
   ConflictError,
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
   ERROR_STATUS,
   NetworkError,
   NotFoundError,
@@ -854,6 +914,7 @@ export {
   UnauthorizedError,
   UnavailableError,
   ValidationError,
+  WebhookVerificationError,
   applyEvent,
   cableUrl,
   connectCable,
@@ -864,5 +925,6 @@ export {
   isAiJobsError,
   isTerminalEvent,
   parseRetryAfter,
+  verifyWebhook,
   watchJob
 };
