@@ -199,7 +199,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
 		Work: work, FairShare: f.fairShare, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,
-		Kinds: []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},
+		Kinds:    []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},
 	})
 	if err != nil {
 		return err
