@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // ErrWebhookSignature is what VerifyWebhook returns (wrapped) for a request
@@ -82,9 +82,9 @@ func (c *Client) RotateWebhookSecret(ctx context.Context) (string, error) {
 
 // Deliveries returns the webhook deliveries of the caller's job, in event
 // order, with their tries.
-func (c *Client) Deliveries(ctx context.Context, jobID string) ([]jobs.Delivery, error) {
+func (c *Client) Deliveries(ctx context.Context, jobID string) ([]jobtype.Delivery, error) {
 	var out struct {
-		Deliveries []jobs.Delivery `json:"deliveries"`
+		Deliveries []jobtype.Delivery `json:"deliveries"`
 	}
 	if _, err := c.call(ctx, http.MethodGet, jobPath(jobID)+"/deliveries", nil, &out); err != nil {
 		return nil, fmt.Errorf("deliveries of %s: %w", jobID, err)

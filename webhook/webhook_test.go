@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 	"github.com/aijobs/aijobs/secret"
 )
 
@@ -248,7 +249,7 @@ func TestTryOutcomes(t *testing.T) {
 		{untrusted.URL, 1, jobs.DeliveryPending, 0, time.Second, "TLS handshake failed"},
 		{"http://no-such-host.invalid/", 1, jobs.DeliveryPending, 0, time.Second, "does not resolve"},
 	} {
-		d := jobs.Delivery{ID: "msg_1", UserID: "usr_1", URL: c.url, Body: []byte(`{}`), Secret: sealed}
+		d := jobs.Delivery{Delivery: jobtype.Delivery{ID: "msg_1", URL: c.url}, UserID: "usr_1", Body: []byte(`{}`), Secret: sealed}
 		start := time.Now()
 		r := w.try(context.Background(), d, c.n, start)
 		if r.State != c.state || r.StatusCode != c.code || !strings.Contains(r.Error, c.err) || (c.err == "") != (r.Error == "") {
@@ -265,14 +266,14 @@ func TestTryOutcomes(t *testing.T) {
 	// Without AllowPrivate the loopback receiver is never reached, and
 	// the try fails at once, without retries.
 	strict, sealed2 := newTestWebhooks(t, Targets{}, time.Second)
-	r := strict.try(context.Background(), jobs.Delivery{ID: "msg_2", UserID: "usr_1", URL: srv.URL + "/accepted", Body: []byte(`{}`), Secret: sealed2}, 1, time.Now())
+	r := strict.try(context.Background(), jobs.Delivery{Delivery: jobtype.Delivery{ID: "msg_2", URL: srv.URL + "/accepted"}, UserID: "usr_1", Body: []byte(`{}`), Secret: sealed2}, 1, time.Now())
 	if r.State != jobs.DeliveryFailed || !strings.Contains(r.Error, "not allowed") || strings.Contains(r.Error, "127.0.0.1") || hit("/accepted") != 1 {
 		t.Errorf("try to loopback without AllowPrivate: %+v (hits %d)", r, hit("/accepted"))
 	}
 
 	// No secret (not possible through the API: a submit needs one): failed,
 	// nothing sent unsigned.
-	if r := w.try(context.Background(), jobs.Delivery{ID: "msg_4", UserID: "usr_1", URL: srv.URL + "/ok", Body: []byte(`{}`)}, 1, time.Now()); r.State != jobs.DeliveryFailed || hit("/ok") != 1 {
+	if r := w.try(context.Background(), jobs.Delivery{Delivery: jobtype.Delivery{ID: "msg_4", URL: srv.URL + "/ok"}, UserID: "usr_1", Body: []byte(`{}`)}, 1, time.Now()); r.State != jobs.DeliveryFailed || hit("/ok") != 1 {
 		t.Errorf("a try without the user's secret: %+v, want failed", r)
 	}
 
@@ -280,7 +281,7 @@ func TestTryOutcomes(t *testing.T) {
 	// fault: it is due again at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	r = w.try(ctx, jobs.Delivery{ID: "msg_3", UserID: "usr_1", URL: srv.URL + "/slow", Body: []byte(`{}`), Secret: sealed}, 1, time.Now())
+	r = w.try(ctx, jobs.Delivery{Delivery: jobtype.Delivery{ID: "msg_3", URL: srv.URL + "/slow"}, UserID: "usr_1", Body: []byte(`{}`), Secret: sealed}, 1, time.Now())
 	if r.State != jobs.DeliveryPending || !strings.Contains(r.Error, "interrupted") || r.Next.After(r.At) {
 		t.Errorf("an interrupted try: %+v", r)
 	}
@@ -294,7 +295,7 @@ type brokenStore struct {
 }
 
 func (b *brokenStore) Delivery(_ context.Context, id string) (jobs.Delivery, error) {
-	return jobs.Delivery{ID: id, State: jobs.DeliveryPending}, nil
+	return jobs.Delivery{Delivery: jobtype.Delivery{ID: id, State: jobs.DeliveryPending}}, nil
 }
 func (b *brokenStore) StartTry(context.Context, string, int, time.Time) error {
 	return jobs.ErrUnavailable
