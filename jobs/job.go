@@ -4,7 +4,11 @@
 // HTTP or SQL.
 package jobs
 
-import "github.com/aijobs/aijobs/jobtype"
+import (
+	"time"
+
+	"github.com/aijobs/aijobs/jobtype"
+)
 
 // The job as clients see it is package jobtype's; these names keep the
 // server's code in its own terms.
@@ -64,6 +68,10 @@ type Job struct {
 	// TokensIn and TokensOut add up every attempt that reached the provider.
 	TokensIn  int64 `json:"-"`
 	TokensOut int64 `json:"-"`
+	// WaitingSince is when the job began to wait for its provider (capacity
+	// or an outage), nil if it never did: past the provider wait it fails
+	// with provider_unavailable.
+	WaitingSince *time.Time `json:"-"`
 }
 
 // Event is one change of a job as the server holds it: the event every
