@@ -97,7 +97,7 @@ func TestTokensReservedAndSettled(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db string) {
 		ctx := context.Background()
 		th := throttle.New(nodes(t, db, 1)[0], throttle.Config{TPM: 600}) // 100 ms a token
-		call := throttle.Call{Key: "anthropic/m", Tokens: 100}           // 10 s
+		call := throttle.Call{Key: "anthropic/m", Tokens: 100}            // 10 s
 		first, err := th.Take(ctx, call)
 		if err != nil || !first.Go || first.Wait != 0 || first.Tokens != 100 {
 			t.Fatalf("first turn %+v, %v: want to go at once with 100 tokens reserved", first, err)
