@@ -229,6 +229,10 @@ type Outcome struct {
 	// Tokens is what the call really consumed (0: unknown, the estimate
 	// stands).
 	Tokens int64
+	// Abandoned: the call was cut short by the caller (a cancellation, a
+	// shutdown), which says nothing of the provider. A probe's turn goes to
+	// the next caller at once.
+	Abandoned bool
 }
 
 // Done records the outcome of a call made on turn: a success closes the
@@ -250,6 +254,13 @@ func (t *Throttle) Done(ctx context.Context, c Call, turn Turn, o Outcome) (time
 }
 
 func (t *Throttle) done(now time.Time, s *State, c Call, turn Turn, o Outcome) (time.Duration, bool) {
+	if o.Abandoned {
+		if turn.Probe && !s.ProbeUntil.IsZero() {
+			s.ProbeUntil = time.Time{}
+			return 0, true
+		}
+		return 0, false
+	}
 	if !o.Failed {
 		changed := false
 		if turn.Tokens > 0 && o.Tokens > 0 && o.Tokens != turn.Tokens && t.cfg.TPM > 0 {
