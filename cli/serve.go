@@ -196,7 +196,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	// The fleet's limits on a real provider (the offline one has none to
 	// protect, and its failures are simulated job failures).
 	var limits *throttle.Throttle
-	if provider.NeedsKey() {
+	if provider.Name() != "offline" {
 		limits = throttle.New(st, throttle.Config{RPM: f.providerRPM, TPM: f.providerTPM})
 	}
 	run := worker.New(svc, provider, worker.Config{Logger: log, Throttle: limits, ProviderWait: f.providerWait})

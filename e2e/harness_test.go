@@ -326,6 +326,7 @@ type job struct {
 	Attempt     int                             `json:"attempt"`
 	Result      json.RawMessage                 `json:"result"`
 	Error       *struct{ Code, Message string } `json:"error"`
+	Reason      string                          `json:"reason"`
 	ExpiresAt   time.Time                       `json:"expires_at"`
 	FinishedAt  *time.Time                      `json:"finished_at"`
 	StreamToken string                          `json:"stream_token"`
