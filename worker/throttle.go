@@ -26,8 +26,9 @@ const (
 	markAfter = time.Second
 	// holdFor is how long an attempt waits in the worker; a longer wait
 	// hands the job back to the queue until it is due (a snooze, which
-	// uses no attempt).
-	holdFor = 30 * time.Second
+	// uses no attempt), so that a draining node is not held up by jobs
+	// that have not started.
+	holdFor = 10 * time.Second
 )
 
 // errNotOurs: the job no longer needs this attempt (cancelled, or taken
