@@ -199,7 +199,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	if provider.Name() != "offline" {
 		limits = throttle.New(st, throttle.Config{RPM: f.providerRPM, TPM: f.providerTPM})
 	}
-	run := worker.New(svc, provider, worker.Config{Logger: log, Throttle: limits, ProviderWait: f.providerWait})
+	run := worker.New(svc, provider, worker.Config{Logger: log, Throttle: limits, ProviderWait: f.providerWait, Observer: reg})
 	q, err := queue.New(st, run, svc.Cleanup, queue.Config{
 		Work: work, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,

@@ -155,6 +155,14 @@ func TestProviderOutage(t *testing.T) {
 		if w.Terminal || (w.Status != "retrying" && w.Status != "queued") {
 			t.Fatalf("job during the outage: %+v, want retrying or queued with reason waiting_for_provider", w)
 		}
+		// The operator sees it too: the circuit is open, jobs wait.
+		circuit := `aijobs_provider_circuit_open{model="fake-model",provider="openai"}`
+		for m := ""; !strings.Contains(m, circuit+" 1"); m = string(a.do("GET", "/metrics", nil).Body) {
+			if time.Since(start) > outage-time.Second {
+				t.Fatalf("/metrics never showed the circuit open during the outage:\n%s", grepLines(m, "aijobs_provider_"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		time.Sleep(time.Until(start.Add(outage)))
 		failed := fake.failed.Load()
 		fake.down.Store(false)
@@ -166,6 +174,10 @@ func TestProviderOutage(t *testing.T) {
 				t.Fatalf("job %s after the outage: %s on attempt %d, reason %q (%+v), want completed on attempt 1", id, j.Status, j.Attempt, j.Reason, j.Error)
 			}
 		}
+		m := string(a.do("GET", "/metrics", nil).Body)
+		if !strings.Contains(m, circuit+" 0") || !strings.Contains(m, `aijobs_provider_waits_total{model="fake-model",provider="openai",reason="waiting_for_provider"}`) {
+			t.Errorf("/metrics after the outage, want the circuit closed and the waits counted:\n%s", grepLines(m, "aijobs_provider_"))
+		}
 		t.Logf("%d jobs, %v outage: %d calls answered 503 (%v per second), all completed %v after the provider came back",
 			jobs, outage, failed, fake.perSecond(), time.Since(up).Round(10*time.Millisecond))
 		// Without a shared backoff and circuit each job would call every
@@ -175,4 +187,15 @@ func TestProviderOutage(t *testing.T) {
 			t.Errorf("the provider got %d calls while it was down, want at most %d", failed, jobs+8)
 		}
 	})
+}
+
+// grepLines is the lines of s that hold sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -151,6 +151,8 @@ type Turn struct {
 	Probe bool
 	// Tokens is what was reserved, settled by Done.
 	Tokens int64
+	// Open: the circuit was open when the turn was taken.
+	Open bool
 }
 
 // Take asks for a turn to make c.
@@ -170,13 +172,13 @@ func (t *Throttle) Take(ctx context.Context, c Call) (Turn, error) {
 // take is Take on the state s at now.
 func (t *Throttle) take(now time.Time, s *State, c Call) (Turn, bool) {
 	if now.Before(s.PausedUntil) {
-		return Turn{Wait: s.PausedUntil.Sub(now), Reason: cmp.Or(s.PauseReason, ReasonProvider)}, false
+		return Turn{Wait: s.PausedUntil.Sub(now), Reason: cmp.Or(s.PauseReason, ReasonProvider), Open: s.Open}, false
 	}
-	turn := Turn{Go: true}
+	turn := Turn{Go: true, Open: s.Open}
 	changed := false
 	if s.Open {
 		if now.Before(s.ProbeUntil) {
-			return Turn{Wait: min(s.ProbeUntil.Sub(now), t.cfg.Poll), Reason: ReasonProvider}, false
+			return Turn{Wait: min(s.ProbeUntil.Sub(now), t.cfg.Poll), Reason: ReasonProvider, Open: true}, false
 		}
 		s.ProbeUntil = now.Add(t.cfg.ProbeLease)
 		turn.Probe, changed = true, true
@@ -235,22 +237,30 @@ type Outcome struct {
 	Abandoned bool
 }
 
+// After is the provider's state once a call was recorded.
+type After struct {
+	// Pause is how long the fleet now pauses (0 after a success).
+	Pause time.Duration
+	// Open reports whether the circuit is open.
+	Open bool
+}
+
 // Done records the outcome of a call made on turn: a success closes the
 // circuit and settles the tokens; a temporary failure pauses the provider
 // for the fleet (its Retry-After, or a backoff that doubles with every
-// consecutive failure) and opens the circuit after OpenAfter of them. It
-// returns how long the fleet now pauses (0 after a success).
-func (t *Throttle) Done(ctx context.Context, c Call, turn Turn, o Outcome) (time.Duration, error) {
-	var pause time.Duration
+// consecutive failure) and opens the circuit after OpenAfter of them.
+func (t *Throttle) Done(ctx context.Context, c Call, turn Turn, o Outcome) (After, error) {
+	var after After
 	err := t.st.Throttle(ctx, c.Key, func(now time.Time, s *State) bool {
 		var changed bool
-		pause, changed = t.done(now, s, c, turn, o)
+		after.Pause, changed = t.done(now, s, c, turn, o)
+		after.Open = s.Open
 		return changed
 	})
 	if err != nil {
-		return 0, fmt.Errorf("record a call to %s: %w", c.Key, err)
+		return After{}, fmt.Errorf("record a call to %s: %w", c.Key, err)
 	}
-	return pause, nil
+	return after, nil
 }
 
 func (t *Throttle) done(now time.Time, s *State, c Call, turn Turn, o Outcome) (time.Duration, bool) {

@@ -135,9 +135,9 @@ func TestPauseBackoffAndCircuit(t *testing.T) {
 		call := throttle.Call{Key: "openai/m"}
 
 		turn, _ := a.Take(ctx, call)
-		pause, err := a.Done(ctx, call, turn, throttle.Outcome{Failed: true, RateLimited: true, RetryAfter: 2 * time.Second})
-		if err != nil || pause < 1900*time.Millisecond {
-			t.Fatalf("pause after a 429 with Retry-After 2 s: %v, %v", pause, err)
+		after, err := a.Done(ctx, call, turn, throttle.Outcome{Failed: true, RateLimited: true, RetryAfter: 2 * time.Second})
+		if err != nil || after.Pause < 1900*time.Millisecond || after.Open {
+			t.Fatalf("after a 429 with Retry-After 2 s: %+v, %v; want a 2 s pause, the circuit closed", after, err)
 		}
 		other, _ := b.Take(ctx, call)
 		if other.Go || other.Wait < 1500*time.Millisecond || other.Reason != throttle.ReasonCapacity {
@@ -146,8 +146,8 @@ func TestPauseBackoffAndCircuit(t *testing.T) {
 		// A 429 on a user's own key is that user's limit only.
 		own := throttle.Call{Key: "openai/own", OwnKey: true}
 		ot, _ := a.Take(ctx, own)
-		if p, _ := a.Done(ctx, own, ot, throttle.Outcome{Failed: true, RateLimited: true, RetryAfter: time.Minute}); p != 0 {
-			t.Fatalf("a 429 on the user's own key paused the fleet for %v", p)
+		if p, _ := a.Done(ctx, own, ot, throttle.Outcome{Failed: true, RateLimited: true, RetryAfter: time.Minute}); p.Pause != 0 {
+			t.Fatalf("a 429 on the user's own key paused the fleet for %v", p.Pause)
 		}
 
 		// Outage: three failures open the circuit.
@@ -182,9 +182,9 @@ func TestPauseBackoffAndCircuit(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case turn.Probe && turn.Go:
+				case turn.Probe && turn.Go && turn.Open:
 					probes = append(probes, turn)
-				case !turn.Go && turn.Reason == throttle.ReasonProvider:
+				case !turn.Go && turn.Reason == throttle.ReasonProvider && turn.Open:
 					waits++
 				default:
 					t.Errorf("turn behind an open circuit: %+v", turn)
@@ -195,8 +195,8 @@ func TestPauseBackoffAndCircuit(t *testing.T) {
 		if len(probes) != 1 || waits != 7 {
 			t.Fatalf("%d probes and %d waits, want 1 probe and 7 waits", len(probes), waits)
 		}
-		if _, err := b.Done(ctx, key, probes[0], throttle.Outcome{}); err != nil {
-			t.Fatal(err)
+		if after, err := b.Done(ctx, key, probes[0], throttle.Outcome{}); err != nil || after.Open {
+			t.Fatalf("after the probe succeeded: %+v, %v; want the circuit closed", after, err)
 		}
 		if turn, _ := a.Take(ctx, key); !turn.Go || turn.Probe || turn.Wait != 0 {
 			t.Fatalf("after the probe succeeded: %+v, want to go at once", turn)

@@ -31,6 +31,23 @@ const (
 	holdFor = 10 * time.Second
 )
 
+// Observer is told how jobs wait for their provider (metrics.Registry
+// implements it). Its methods must not block.
+type Observer interface {
+	// ProviderWait reports a job that starts to wait for provider and
+	// model, for reason (jobtype.ReasonWaitingForCapacity or
+	// ReasonWaitingForProvider).
+	ProviderWait(provider, model, reason string)
+	// ProviderCircuit reports the state of the provider's circuit as this
+	// process last saw it.
+	ProviderCircuit(provider, model string, open bool)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ProviderWait(string, string, string)  {}
+func (nopObserver) ProviderCircuit(string, string, bool) {}
+
 // errNotOurs: the job no longer needs this attempt (cancelled, or taken
 // over); Run returns nil.
 var errNotOurs = errors.New("the job no longer needs this attempt")
@@ -58,6 +75,9 @@ func (w *Worker) admit(ctx context.Context, a queue.Attempt, c throttle.Call) (t
 			}
 			return turn, &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: err, SameAttempt: true}
 		}
+		if turn.Open {
+			w.cfg.Observer.ProviderCircuit(w.provider.Name(), w.provider.Model(), true)
+		}
 		if turn.Go && turn.Wait <= markAfter {
 			return turn, w.sleep(ctx, turn.Wait)
 		}
@@ -68,6 +88,7 @@ func (w *Worker) admit(ctx context.Context, a queue.Attempt, c throttle.Call) (t
 			}
 			if err == nil {
 				shown, since = turn.Reason, job.WaitingSince
+				w.cfg.Observer.ProviderWait(w.provider.Name(), w.provider.Model(), turn.Reason)
 				log.InfoContext(ctx, "waiting for the provider", slog.String("reason", turn.Reason), slog.Duration("wait", turn.Wait))
 			}
 		}
@@ -139,11 +160,13 @@ func (w *Worker) call(ctx context.Context, c throttle.Call, turn throttle.Turn, 
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	pause, derr := w.cfg.Throttle.Done(wctx, c, turn, o)
+	after, derr := w.cfg.Throttle.Done(wctx, c, turn, o)
 	if derr != nil {
 		w.cfg.Logger.WarnContext(ctx, "record the provider call for the fleet", slog.String("error", derr.Error()))
+	} else if !o.Abandoned {
+		w.cfg.Observer.ProviderCircuit(w.provider.Name(), w.provider.Model(), after.Open)
 	}
-	return resp, pause, err
+	return resp, after.Pause, err
 }
 
 // generate is a provider call that takes its own turn first, for the second
@@ -190,6 +213,7 @@ func (w *Worker) suspend(ctx context.Context, a queue.Attempt, job jobs.Job, pau
 	if e.Code == jobtype.CodeRateLimited {
 		reason = jobtype.ReasonWaitingForCapacity
 	}
+	w.cfg.Observer.ProviderWait(w.provider.Name(), w.provider.Model(), reason)
 	at := time.Now().Add(max(pause, e.RetryAfter, 100*time.Millisecond))
 	used := jobs.Tokens{In: e.Usage.TokensIn, Out: e.Usage.TokensOut}
 	w.cfg.Logger.InfoContext(ctx, "the provider failed; the attempt waits and runs again", slog.String("code", e.Code), slog.Time("retry_at", at))

@@ -40,7 +40,10 @@ type Config struct {
 	// before it fails with provider_unavailable. Defaults to
 	// throttle.DefaultWait.
 	ProviderWait time.Duration
-	Logger       *slog.Logger
+	// Observer is told of waits for the provider and of its circuit (nil:
+	// nobody).
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Worker runs jobs with one provider. It implements queue.Runner.
@@ -57,6 +60,9 @@ func New(svc *jobs.Service, provider ai.Provider, cfg Config) *Worker {
 	cfg.FlushEvery = cmp.Or(cfg.FlushEvery, 100*time.Millisecond)
 	cfg.ExpectedChars = cmp.Or(cfg.ExpectedChars, 900)
 	cfg.ProviderWait = cmp.Or(cfg.ProviderWait, throttle.DefaultWait)
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &Worker{svc: svc, provider: provider, cfg: cfg}
 }
