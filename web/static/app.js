@@ -361,6 +361,7 @@ function applyEvent(ev) {
       if (ev.attempt) j.attempt = ev.attempt;
       j.retry_at = ev.retry_at || null;
       j.retry_error = ev.status === 'retrying' ? ev.error || null : null;
+      j.reason = ev.reason || null;
       break;
     case 'completed':
       j.result = ev.result;
@@ -408,7 +409,15 @@ function renderJob() {
   el.progressText.textContent = `${p}%`;
   el.jobCancel.hidden = isTerminal(j);
 
-  if (j.status === 'retrying') {
+  if (j.reason && !isTerminal(j)) {
+    // Waiting for the provider uses no attempt: say so rather than show a frozen bar.
+    const what = j.reason === 'waiting_for_capacity'
+      ? 'Waiting for capacity at the AI provider.'
+      : 'Waiting for the AI provider, which is having trouble.';
+    const when = j.retry_at ? ` Next try at ${formatTime(j.retry_at)}.` : '';
+    el.retry.textContent = what + when;
+    el.retry.hidden = false;
+  } else if (j.status === 'retrying') {
     const why = j.retry_error ? errorOf({ error: j.retry_error }).message + ' ' : '';
     const when = j.retry_at ? `Next attempt at ${formatTime(j.retry_at)}.` : 'Retrying soon.';
     el.retry.textContent = `Attempt ${j.attempt || 1} did not succeed. ${why}${when}`;

@@ -6,6 +6,9 @@
 /** Where a job stands. `completed`, `failed` and `cancelled` are terminal; test `terminal`, not the status. */
 export type JobStatus = 'queued' | 'working' | 'retrying' | 'completed' | 'failed' | 'cancelled';
 
+/** Why a job waits for its provider (Job.reason). */
+export type WaitReason = 'waiting_for_capacity' | 'waiting_for_provider';
+
 /** What the AI step classified the input as. Other strings may appear in later server versions. */
 export type Intent = 'smart_goal' | 'prioritization' | 'general' | (string & {});
 
@@ -59,6 +62,12 @@ export interface Job<Output = unknown> {
   result: JobResult<Output> | null;
   error: JobError | null;
   retry_at?: string | null;
+  /**
+   * Why a queued or retrying job waits for its provider rather than for a worker
+   * ("waiting for capacity" / "the AI provider is having trouble"); absent otherwise.
+   * `retry_at` is then about when it tries next.
+   */
+  reason?: WaitReason | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -149,6 +158,8 @@ export interface JobEvent<Output = unknown> {
   result?: JobResult<Output> | null;
   error?: JobError | null;
   retry_at?: string | null;
+  /** status events of a queued or retrying job: why it waits for its provider. */
+  reason?: WaitReason | null;
   /** snapshot and resync: the full snapshot. */
   job?: Job<Output>;
   /** Added by the client for events synthesized from polled snapshots. */
