@@ -79,7 +79,7 @@ func (w *Worker) admit(ctx context.Context, a queue.Attempt, c throttle.Call) (t
 			w.cfg.Observer.ProviderCircuit(w.provider.Name(), w.provider.Model(), true)
 		}
 		if turn.Go && turn.Wait <= markAfter {
-			return turn, w.sleep(ctx, turn.Wait)
+			return turn, w.sleepFor(ctx, c, turn)
 		}
 		if turn.Reason != shown {
 			job, err := w.svc.Waiting(ctx, a.JobID, a.Number, turn.Reason, time.Now().Add(turn.Wait))
@@ -93,10 +93,11 @@ func (w *Worker) admit(ctx context.Context, a queue.Attempt, c throttle.Call) (t
 			}
 		}
 		if since != nil && time.Since(*since)+turn.Wait > w.cfg.ProviderWait {
+			w.release(ctx, c, turn)
 			return turn, w.giveUp(ctx, a, "")
 		}
 		if turn.Go {
-			return turn, w.sleep(ctx, turn.Wait)
+			return turn, w.sleepFor(ctx, c, turn)
 		}
 		if time.Since(start)+turn.Wait > holdFor {
 			return turn, &queue.RetryError{At: time.Now().Add(turn.Wait), Err: errors.New(turn.Reason), SameAttempt: true}
@@ -105,6 +106,16 @@ func (w *Worker) admit(ctx context.Context, a queue.Attempt, c throttle.Call) (t
 			return turn, err
 		}
 	}
+}
+
+// sleepFor waits for turn's slot; a probe's turn that will not be used
+// is given back.
+func (w *Worker) sleepFor(ctx context.Context, c throttle.Call, turn throttle.Turn) error {
+	err := w.sleep(ctx, turn.Wait)
+	if err != nil {
+		w.release(ctx, c, turn)
+	}
+	return err
 }
 
 // sleep waits d, or returns the RetryError of an interrupted wait.
