@@ -69,7 +69,8 @@ func TestProviderRateFleetWide(t *testing.T) {
 	t.Parallel()
 	const perSecond, jobs = 5, 30
 	fake := newLimitedOpenAI(t)
-	c := &cluster{t: t, dbURL: newDatabaseURL(t, postgres), dir: t.TempDir()}
+	// Small pools: the machine's PostgreSQL is shared.
+	c := &cluster{t: t, dbURL: newDatabaseURL(t, postgres) + "&pool_max_conns=8", dir: t.TempDir()}
 	vars := map[string]string{"AIJOBS_OPENAI_API_KEY": "sk-server-test-key-0123456789"}
 	args := []string{"--provider", "openai", "--openai-base-url", fake.URL + "/v1", "--model", "fake-model",
 		"--provider-rpm", fmt.Sprint(perSecond * 60)}

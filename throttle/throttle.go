@@ -293,7 +293,11 @@ func (t *Throttle) done(now time.Time, s *State, c Call, turn Turn, o Outcome) (
 	if s.Failures >= t.cfg.OpenAfter {
 		s.Open = true
 	}
-	pause := max(o.RetryAfter, t.backoff(s.Failures))
+	// The provider's own word wins: a Retry-After pauses for that long.
+	pause := o.RetryAfter
+	if pause <= 0 {
+		pause = t.backoff(s.Failures)
+	}
 	reason := ReasonProvider
 	if o.RateLimited {
 		reason = ReasonCapacity
