@@ -200,3 +200,25 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestProviderWaitRunsOut: a provider that stays down longer than
+// --provider-wait fails its jobs with provider_unavailable, on their first
+// attempt, soon after the wait.
+func TestProviderWaitRunsOut(t *testing.T) {
+	t.Parallel()
+	fake := newLimitedOpenAI(t)
+	fake.down.Store(true)
+	s := startServerEnv(t, sqlite, map[string]string{"AIJOBS_OPENAI_API_KEY": "sk-server-test-key-0123456789"},
+		"--provider", "openai", "--openai-base-url", fake.URL+"/v1", "--model", "fake-model", "--provider-wait", "3s")
+	a := s.client(s.token("vic"))
+	start := time.Now()
+	id := a.submit("What is the capital of France?").ID
+	a.waitFor(id, 30*time.Second, func(j job) bool { return j.Terminal })
+	j := a.get(id)
+	if j.Status != "failed" || j.Attempt != 1 || j.Error == nil || j.Error.Code != "provider_unavailable" || !strings.Contains(j.Error.Message, "3s") {
+		t.Fatalf("job of a provider down for good: %s on attempt %d, error %+v; want failed with provider_unavailable (naming the wait) on attempt 1", j.Status, j.Attempt, j.Error)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("failed after %v, want soon after the 3 s provider wait", took)
+	}
+}
