@@ -83,36 +83,11 @@ func (w *Worker) Abandon(ctx context.Context, a queue.Attempt, final bool, why j
 func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	jobID, attempt, maxAttempts := a.JobID, a.Number, a.Max
 	log := w.cfg.Logger // ctx names the job and the attempt (queue)
-	input, userKey, err := w.svc.Input(ctx, jobID)
-	if errors.Is(err, jobs.ErrNotFound) {
-		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
-		return nil
+	b, err := w.begin(ctx, a)
+	if b == nil {
+		return err
 	}
-	if err != nil {
-		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("read input: %w", err)}
-	}
-	intent := ai.Classify(input)
-	req := ai.Request{Input: input, Intent: intent, APIKey: userKey, Attempt: attempt}
-	call := w.callOf(req)
-	var turn throttle.Turn
-	if w.cfg.Throttle != nil {
-		if turn, err = w.admit(ctx, a, call); errors.Is(err, errNotOurs) {
-			log.InfoContext(ctx, "job no longer needs this attempt")
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
-	job, err := w.svc.Start(ctx, jobID, attempt, a.Node)
-	if jobs.Lost(err) {
-		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
-		w.release(ctx, call, turn)
-		return nil
-	}
-	if err != nil {
-		w.release(ctx, call, turn)
-		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("start attempt: %w", err)}
-	}
+	job, req, call, turn, intent, userKey := b.job, b.req, b.call, b.turn, b.req.Intent, b.req.APIKey
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -167,6 +142,51 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	}
 	log.InfoContext(ctx, "job completed", slog.String("intent", string(intent)), slog.Int64("tokens_out", resp.TokensOut))
 	return nil
+}
+
+// begun is an attempt that has started and may call the provider.
+type begun struct {
+	job  jobs.Job
+	req  ai.Request
+	call throttle.Call
+	turn throttle.Turn
+}
+
+// begin reads the job's input, waits for the provider's turn (with a
+// Throttle) and starts the attempt. Without a *begun it returns what Run
+// returns: nil when the job no longer needs this attempt.
+func (w *Worker) begin(ctx context.Context, a queue.Attempt) (*begun, error) {
+	log := w.cfg.Logger
+	input, userKey, err := w.svc.Input(ctx, a.JobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("read input: %w", err)}
+	}
+	b := &begun{req: ai.Request{Input: input, Intent: ai.Classify(input), APIKey: userKey, Attempt: a.Number}}
+	b.call = w.callOf(b.req)
+	if w.cfg.Throttle != nil {
+		if b.turn, err = w.admit(ctx, a, b.call); errors.Is(err, errNotOurs) {
+			log.InfoContext(ctx, "job no longer needs this attempt")
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	b.job, err = w.svc.Start(ctx, a.JobID, a.Number, a.Node)
+	if err != nil {
+		w.release(ctx, b.call, b.turn)
+	}
+	if jobs.Lost(err) {
+		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("start attempt: %w", err)}
+	}
+	return b, nil
 }
 
 // cancelOnCancelled cancels the attempt as soon as the job's cancellation
