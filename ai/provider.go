@@ -36,6 +36,18 @@ func estimateUsage(resp *Response, req Request) {
 	}
 }
 
+// expectedOutputTokens is what EstimateTokens counts for the answer: the
+// structured answers run to a few hundred tokens; settling with the real
+// usage corrects the difference.
+const expectedOutputTokens = 1024
+
+// EstimateTokens is what a call for req may consume, before it is made: its
+// prompts at about 4 bytes a token and a generous answer. Budgets of tokens
+// per minute reserve it and settle with the real usage after the call.
+func EstimateTokens(req Request) int64 {
+	return approxTokens(SystemPrompt(req.Intent)) + approxTokens(userPrompt(req)) + expectedOutputTokens
+}
+
 // withUsage records on a classified error what the failed call streamed.
 func withUsage(err error, partial Response) error {
 	var e *Error

@@ -10,7 +10,7 @@ import (
 
 // check refuses settings serve cannot run with, before anything starts,
 // with one line naming the flag, its variable and the value: a zero where
-// zero means nothing, an unknown name, a malformed address or URL.
+// zero means nothing, a negative budget, an unknown name, a malformed address or URL.
 func (f *serveFlags) check(fs *flag.FlagSet) error {
 	bad := func(name, why string) error {
 		v := fs.Lookup(name).Value.String()
@@ -65,6 +65,9 @@ func (f *serveFlags) check(fs *flag.FlagSet) error {
 		atLeast("default-quota", f.defaultQuota, 0),
 		atLeast("offline-chunk-delay", int64(f.provider.OfflineChunkDelay), 0),
 		atLeast("shutdown-timeout", int64(f.shutdownTimeout), 0),
+		atLeast("provider-rpm", int64(f.providerRPM), 0),
+		atLeast("provider-tpm", f.providerTPM, 0),
+		positive("provider-wait", float64(f.providerWait)),
 		positive("submit-rate", f.submitRate),
 		positive("job-timeout", float64(f.jobTimeout)),
 		positive("node-lease", float64(f.nodeLease)),

@@ -38,11 +38,31 @@ func (s *jobState) apply(ev jobtype.Event) (restart bool) {
 	return restart
 }
 
+// waitingWords says why a job waits for its provider (Job.Reason).
+var waitingWords = map[string]string{
+	jobtype.ReasonWaitingForCapacity: "waiting for capacity",
+	jobtype.ReasonWaitingForProvider: "waiting for the provider",
+}
+
 // line renders the state as words: "working 40%", "retrying 40% (next
-// attempt at 19:00:05: provider overloaded)".
+// attempt at 19:00:05: provider overloaded)", "queued 0% (waiting for
+// capacity, next try at 19:00:05)".
 func (s *jobState) line() string {
 	j := &s.view.Job
 	out := fmt.Sprintf("%s %d%%", j.Status, j.Progress)
+	if j.Reason != "" {
+		detail := waitingWords[j.Reason]
+		if detail == "" {
+			detail = sanitize(strings.ReplaceAll(j.Reason, "_", " "))
+		}
+		if j.RetryAt != nil {
+			detail += ", next try at " + j.RetryAt.Local().Format(time.TimeOnly)
+		}
+		if s.reason != "" {
+			detail += ": " + sanitize(s.reason)
+		}
+		return out + " (" + detail + ")"
+	}
 	if j.Status == jobtype.StatusRetrying {
 		detail := ""
 		if j.RetryAt != nil {
@@ -76,7 +96,7 @@ func newLineView(w io.Writer) *lineView { return &lineView{w: w} }
 func (v *lineView) Event(ev jobtype.Event) {
 	v.state.apply(ev)
 	s, l := v.state.view.Job, v.last.view.Job
-	if v.printed && s.Status == l.Status && s.Progress/10 == l.Progress/10 && v.state.reason == v.last.reason &&
+	if v.printed && s.Status == l.Status && s.Progress/10 == l.Progress/10 && v.state.reason == v.last.reason && s.Reason == l.Reason &&
 		ptrTime(s.RetryAt).Equal(ptrTime(l.RetryAt)) && (s.Progress == 100) == (l.Progress == 100) {
 		return
 	}

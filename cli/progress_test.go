@@ -16,6 +16,7 @@ func TestLineView(t *testing.T) {
 	v := newLineView(&out)
 	for _, ev := range []jobtype.Event{
 		{Type: jobtype.EventSnapshot, Job: &jobtype.Job{Status: jobtype.StatusQueued}},
+		{Type: jobtype.EventStatus, Status: jobtype.StatusQueued, RetryAt: &retryAt, Reason: jobtype.ReasonWaitingForCapacity},
 		{Type: jobtype.EventStatus, Status: jobtype.StatusWorking, Attempt: 1},
 		{Type: jobtype.EventOutput, Status: jobtype.StatusWorking, Text: "ignored in plain mode"},
 		{Type: jobtype.EventProgress, Status: jobtype.StatusWorking, Progress: 8}, // same 10% step
@@ -30,7 +31,7 @@ func TestLineView(t *testing.T) {
 		v.Event(ev)
 	}
 	v.Done()
-	want := "queued 0%\nworking 0%\nworking 40%\nretrying 45% (next attempt at 19:00:05: provider overloaded)\nworking 45%\ncompleted 100%\n"
+	want := "queued 0%\nqueued 0% (waiting for capacity, next try at 19:00:05)\nworking 0%\nworking 40%\nretrying 45% (next attempt at 19:00:05: provider overloaded)\nworking 45%\ncompleted 100%\n"
 	if out.String() != want {
 		t.Errorf("lines\n got  %q\n want %q", out.String(), want)
 	}

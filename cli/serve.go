@@ -27,6 +27,7 @@ import (
 	"github.com/aijobs/aijobs/queue"
 	"github.com/aijobs/aijobs/secret"
 	"github.com/aijobs/aijobs/store"
+	"github.com/aijobs/aijobs/throttle"
 	"github.com/aijobs/aijobs/web"
 	"github.com/aijobs/aijobs/webhook"
 	"github.com/aijobs/aijobs/worker"
@@ -87,6 +88,9 @@ type serveFlags struct {
 	logLevel        string
 	fairShare       bool
 	webhooks        webhookFlags
+	providerRPM     int
+	providerTPM     int64
+	providerWait    time.Duration
 }
 
 // register defines serve's flags. Each default is the component's own
@@ -104,6 +108,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.provider.AnthropicBaseURL, "anthropic-base-url", "", "Anthropic API base URL (default "+ai.DefaultAnthropicBaseURL+")")
 	fs.DurationVar(&f.provider.OfflineChunkDelay, "offline-chunk-delay", ai.DefaultOfflineChunkDelay, "pause between the offline provider's chunks (0: none, for benchmarks)")
 	fs.DurationVar(&f.provider.Timeout, "provider-timeout", ai.DefaultTimeout, "time limit of one call to the provider")
+	fs.IntVar(&f.providerRPM, "provider-rpm", throttle.DefaultRPM, "requests per minute to the provider and model, shared by every worker of every node, spaced evenly (0: unlimited; not for the offline provider)")
+	fs.Int64Var(&f.providerTPM, "provider-tpm", throttle.DefaultTPM, "tokens per minute to the provider and model, shared by every worker of every node: each call reserves an estimate and settles with its real usage (0: unlimited)")
+	fs.DurationVar(&f.providerWait, "provider-wait", throttle.DefaultWait, "how long a job may wait for its provider (capacity, Retry-After, an outage) before it fails with provider_unavailable; waiting uses no attempt")
 	fs.StringVar(&f.secretKey, "secret-key", "", "master key, 32+ bytes as hex or base64 (default: generated into the data directory); all nodes of one database need the same (prefer AIJOBS_SECRET_KEY: a flag shows in ps)")
 	fs.DurationVar(&f.retention, "retention", jobs.DefaultRetention, "how long finished jobs stay readable")
 	fs.IntVar(&f.maxInput, "max-input", jobs.DefaultMaxInput, "largest input in bytes")
@@ -196,7 +203,14 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		return err
 	}
 	work := f.role != "api"
-	q, err := queue.New(st, worker.New(svc, provider, worker.Config{Logger: log}), svc.Cleanup, queue.Config{
+	// The fleet's limits on a real provider (the offline one has none to
+	// protect, and its failures are simulated job failures).
+	var limits *throttle.Throttle
+	if provider.Name() != "offline" {
+		limits = throttle.New(st, throttle.Config{RPM: f.providerRPM, TPM: f.providerTPM})
+	}
+	run := worker.New(svc, provider, worker.Config{Logger: log, Throttle: limits, ProviderWait: f.providerWait, Observer: reg})
+	q, err := queue.New(st, run, svc.Cleanup, queue.Config{
 		Work: work, FairShare: f.fairShare, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,
 		Kinds:    []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},

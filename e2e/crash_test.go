@@ -62,6 +62,9 @@ func (s *server) spawn(t *testing.T, args ...string) *process {
 	p := &process{cmd: exec.Command(binary(t), full...), logs: &syncBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range s.vars {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -326,6 +326,7 @@ type job struct {
 	Attempt     int                             `json:"attempt"`
 	Result      json.RawMessage                 `json:"result"`
 	Error       *struct{ Code, Message string } `json:"error"`
+	Reason      string                          `json:"reason"`
 	ExpiresAt   time.Time                       `json:"expires_at"`
 	CreatedAt   time.Time                       `json:"created_at"`
 	StartedAt   *time.Time                      `json:"started_at"`

@@ -232,17 +232,18 @@ func TestProviderRetriesAndCancels(t *testing.T) {
 		s := startServer(t, db, "--provider", "openai", "--openai-base-url", fake.URL+"/v1", "--model", "fake-model")
 		a := s.client(s.token("ray"))
 
-		// 429 with Retry-After: 2 → retrying, then completed on attempt 2,
-		// no sooner than the provider asked.
+		// 429 with Retry-After: 2 → retrying, waiting for capacity, then
+		// completed on the same attempt (the provider's limit is not the
+		// job's failure), no sooner than the provider asked.
 		start := time.Now()
 		j := a.submit("[[fake:429-once]] What is the capital of France?")
 		retrying := a.waitFor(j.ID, 30*time.Second, func(j job) bool { return j.Status == "retrying" || j.Terminal })
-		if retrying.Status != "retrying" {
+		if retrying.Status != "retrying" || retrying.Reason != "waiting_for_capacity" {
 			t.Fatalf("after a 429: %+v", retrying)
 		}
 		done := a.waitTerminal(j.ID)
-		if done.Status != "completed" || done.Attempt != 2 || time.Since(start) < 2*time.Second {
-			t.Errorf("after 429: %s attempt %d after %v", done.Status, done.Attempt, time.Since(start))
+		if done.Status != "completed" || done.Attempt != 1 || time.Since(start) < 2*time.Second {
+			t.Errorf("after 429: %s attempt %d after %v, want completed on attempt 1 after 2 s", done.Status, done.Attempt, time.Since(start))
 		}
 
 		// Output that does not validate: one more try with the error, and the

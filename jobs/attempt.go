@@ -30,11 +30,41 @@ func (s *Service) Start(ctx context.Context, jobID string, attempt int, node str
 		if j.Attempt > attempt || (j.Attempt == attempt && j.Status != StatusRetrying) {
 			return nil, ErrStale
 		}
-		j.Status, j.Attempt, j.RetryAt, j.Node = StatusWorking, attempt, nil, node
+		ev := &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt}}
+		if j.Attempt == attempt {
+			// The same attempt resumes from the start: clients drop the
+			// output it streamed before, as on any working event with an
+			// error.
+			ev.Error = &Error{Code: jobtype.CodeInterrupted, Message: "the attempt starts over"}
+		}
+		j.Status, j.Attempt, j.RetryAt, j.Node, j.Reason = StatusWorking, attempt, nil, node, ""
 		if j.StartedAt == nil {
 			j.StartedAt = &now
 		}
-		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt}}, nil
+		return ev, nil
+	})
+}
+
+// Waiting records that attempt, which has not started, waits for its
+// provider (reason: jobtype.ReasonWaitingForCapacity or
+// ReasonWaitingForProvider) until about until. The job keeps its status —
+// queued, or retrying when an attempt was stopped by the provider's
+// trouble — and shows why it waits. The first wait starts the job's
+// provider-wait clock (WaitingSince). It is allowed where Start is.
+func (s *Service) Waiting(ctx context.Context, jobID string, attempt int, reason string, until time.Time) (Job, error) {
+	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
+		if j.Terminal {
+			return nil, ErrTerminal
+		}
+		if j.Attempt > attempt || (j.Attempt == attempt && j.Status != StatusRetrying) {
+			return nil, ErrStale
+		}
+		until := until.UTC().Truncate(time.Microsecond)
+		j.Reason, j.RetryAt = reason, &until
+		if j.WaitingSince == nil {
+			j.WaitingSince = &now
+		}
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: j.Attempt, RetryAt: &until, Reason: reason}}, nil
 	})
 }
 
@@ -108,6 +138,18 @@ func (s *Service) Complete(ctx context.Context, jobID string, attempt int, resul
 // Retrying records that the attempt failed in a way a later attempt may not,
 // and when that attempt will start.
 func (s *Service) Retrying(ctx context.Context, jobID string, attempt int, at time.Time, why Error, used Tokens) (Job, error) {
+	return s.retrying(ctx, jobID, attempt, at, why, "", used)
+}
+
+// Suspend records that the provider's trouble (why) stopped the attempt:
+// not the job's fault. The job goes retrying with reason (see Waiting),
+// and the same attempt starts again after at, without using up an
+// attempt. The first suspension starts the job's provider-wait clock.
+func (s *Service) Suspend(ctx context.Context, jobID string, attempt int, at time.Time, why Error, reason string, used Tokens) (Job, error) {
+	return s.retrying(ctx, jobID, attempt, at, why, reason, used)
+}
+
+func (s *Service) retrying(ctx context.Context, jobID string, attempt int, at time.Time, why Error, reason string, used Tokens) (Job, error) {
 	return s.update(ctx, jobID, func(j *Job, now time.Time) (*Event, error) {
 		if err := fence(j, attempt); err != nil {
 			return nil, err
@@ -115,8 +157,11 @@ func (s *Service) Retrying(ctx context.Context, jobID string, attempt int, at ti
 		at := at.UTC().Truncate(time.Microsecond) // the store's precision
 		j.TokensIn += used.In
 		j.TokensOut += used.Out
-		j.Status, j.RetryAt = StatusRetrying, &at
-		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, RetryAt: &at, Error: &why}}, nil
+		j.Status, j.RetryAt, j.Reason = StatusRetrying, &at, reason
+		if reason != "" && j.WaitingSince == nil {
+			j.WaitingSince = &now
+		}
+		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, RetryAt: &at, Error: &why, Reason: reason}}, nil
 	})
 }
 
@@ -159,7 +204,7 @@ func (s *Service) Abandon(ctx context.Context, jobID string, attempt int, final 
 		if final {
 			return s.failed(j, why, now), nil
 		}
-		j.Status, j.RetryAt = StatusRetrying, &now
+		j.Status, j.RetryAt, j.Reason = StatusRetrying, &now, ""
 		return &Event{Event: jobtype.Event{Type: EventStatus, Attempt: attempt, RetryAt: &now, Error: &why}}, nil
 	})
 }

@@ -4,7 +4,11 @@
 // HTTP or SQL.
 package jobs
 
-import "github.com/aijobs/aijobs/jobtype"
+import (
+	"time"
+
+	"github.com/aijobs/aijobs/jobtype"
+)
 
 // The job as clients see it is package jobtype's; these names keep the
 // server's code in its own terms.
@@ -67,6 +71,10 @@ type Job struct {
 	// Webhook is where the job's changes are delivered (nil: nowhere). It
 	// is never sent to clients.
 	Webhook *Webhook `json:"-"`
+	// WaitingSince is when the job began to wait for its provider (capacity
+	// or an outage), nil if it never did: past the provider wait it fails
+	// with provider_unavailable.
+	WaitingSince *time.Time `json:"-"`
 }
 
 // Event is one change of a job as the server holds it: the event every

@@ -345,7 +345,7 @@ func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now 
 
 // finish moves j to a terminal status at now and starts its retention clock.
 func (s *Service) finish(j *Job, status Status, now time.Time) {
-	j.Status, j.Terminal, j.FinishedAt, j.RetryAt = status, true, &now, nil
+	j.Status, j.Terminal, j.FinishedAt, j.RetryAt, j.Reason = status, true, &now, nil, ""
 	j.ExpiresAt = now.Add(s.cfg.Retention)
 }
 

@@ -21,6 +21,22 @@ const (
 	CodeProviderError   = "provider_error"
 	CodeTimeout         = "timeout"
 	CodeConnectionError = "connection_error"
+	// CodeProviderUnavailable: the job waited longer than the server's
+	// provider wait (--provider-wait) for a provider that kept failing or
+	// had no capacity.
+	CodeProviderUnavailable = "provider_unavailable"
+)
+
+// The reasons a job that is not running waits (Job.Reason, Event.Reason).
+const (
+	// ReasonWaitingForCapacity: the provider's budget (requests or tokens
+	// per minute, shared by every worker) is used up for now, or the
+	// provider asked to slow down (429 with Retry-After).
+	ReasonWaitingForCapacity = "waiting_for_capacity"
+	// ReasonWaitingForProvider: the provider is failing (5xx, overloaded,
+	// unreachable, timing out); the job waits out a backoff shared by every
+	// worker, or for the provider's circuit to close.
+	ReasonWaitingForProvider = "waiting_for_provider"
 )
 
 // The codes of the API's error answers ({"error": …, "code": …}) that a

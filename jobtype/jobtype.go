@@ -51,20 +51,24 @@ const (
 // Job is the snapshot of one job: the JSON of GET /api/v1/jobs/{id}, of an
 // ActionCable message and of an SSE snapshot.
 type Job struct {
-	ID         string          `json:"job_id"`
-	Status     Status          `json:"status"`
-	Terminal   bool            `json:"terminal"`
-	Progress   int             `json:"progress"`
-	Seq        int64           `json:"seq"`
-	Intent     Intent          `json:"intent,omitempty"`
-	Attempt    int             `json:"attempt"`
-	Result     json.RawMessage `json:"result"`
-	Error      *Error          `json:"error"`
-	RetryAt    *time.Time      `json:"retry_at,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	ExpiresAt  time.Time       `json:"expires_at"`
+	ID       string          `json:"job_id"`
+	Status   Status          `json:"status"`
+	Terminal bool            `json:"terminal"`
+	Progress int             `json:"progress"`
+	Seq      int64           `json:"seq"`
+	Intent   Intent          `json:"intent,omitempty"`
+	Attempt  int             `json:"attempt"`
+	Result   json.RawMessage `json:"result"`
+	Error    *Error          `json:"error"`
+	RetryAt  *time.Time      `json:"retry_at,omitempty"`
+	// Reason says why a queued or retrying job waits, when it waits for the
+	// provider rather than for a worker: ReasonWaitingForCapacity or
+	// ReasonWaitingForProvider; RetryAt is then when it tries next.
+	Reason     string     `json:"reason,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
 }
 
 // Error is a job's failure or cancellation reason; Code is one of the Code
@@ -149,6 +153,9 @@ type Event struct {
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
 	RetryAt *time.Time      `json:"retry_at,omitempty"`
+	// Reason is why the job waits (status events of a queued or retrying
+	// job, see Job.Reason).
+	Reason string `json:"reason,omitempty"`
 	// Job is the full snapshot, on snapshot and resync events only.
 	Job *Job `json:"job,omitempty"`
 }
@@ -185,14 +192,14 @@ func Apply(j *Job, ev Event) {
 		j.Intent = ev.Intent
 	}
 	if ev.Type == EventStatus {
-		j.RetryAt = ev.RetryAt
+		j.RetryAt, j.Reason = ev.RetryAt, ev.Reason
 		if ev.Status == StatusWorking && j.StartedAt == nil {
 			at := ev.At
 			j.StartedAt = &at
 		}
 	}
 	if ev.Terminal {
-		j.Result, j.Error, j.RetryAt = ev.Result, ev.Error, nil
+		j.Result, j.Error, j.RetryAt, j.Reason = ev.Result, ev.Error, nil, ""
 		if ev.Type == EventCompleted {
 			j.Progress, j.Error = 100, nil
 		}

@@ -40,6 +40,18 @@ func TestViewApply(t *testing.T) {
 		{"retrying records when", []jobtype.Event{working(2, 1, nil), retrying},
 			"", []bool{true, false},
 			func(j jobtype.Job) bool { return j.Status == jobtype.StatusRetrying && j.RetryAt != nil && !j.Terminal }},
+		{"a wait for the provider shows its reason until the job works", []jobtype.Event{
+			{JobID: "j", Seq: 2, Type: jobtype.EventStatus, Status: jobtype.StatusQueued, Reason: jobtype.ReasonWaitingForCapacity, RetryAt: &at, At: at}},
+			"", []bool{false},
+			func(j jobtype.Job) bool {
+				return j.Status == jobtype.StatusQueued && j.Reason == jobtype.ReasonWaitingForCapacity && j.RetryAt != nil && j.StartedAt == nil
+			}},
+		{"working clears the reason", []jobtype.Event{
+			{JobID: "j", Seq: 2, Type: jobtype.EventStatus, Status: jobtype.StatusQueued, Reason: jobtype.ReasonWaitingForProvider, RetryAt: &at, At: at}, working(3, 1, nil)},
+			"", []bool{false, true},
+			func(j jobtype.Job) bool {
+				return j.Reason == "" && j.RetryAt == nil && j.Status == jobtype.StatusWorking
+			}},
 		{"a resync replaces the job and the output", []jobtype.Event{working(2, 1, nil), output(3, "old", 50), {Type: jobtype.EventResync, Seq: 9, Job: &snap}, output(10, "new", 6)},
 			"new", []bool{true, false, true, false},
 			func(j jobtype.Job) bool { return j.Seq == 10 && j.Attempt == 3 && j.Progress == 6 }},

@@ -48,6 +48,9 @@ type Registry struct {
 	providerCalls  *prometheus.HistogramVec // provider, model
 	providerErrors *prometheus.CounterVec   // provider, model, code
 	providerTokens *prometheus.CounterVec   // provider, model, direction
+	// Waits for the provider (provider.go).
+	providerWaits   *prometheus.CounterVec // provider, model, reason
+	providerCircuit *prometheus.GaugeVec   // provider, model
 
 	// Streams (streams.go).
 	streams     *prometheus.GaugeVec // transport
@@ -103,6 +106,8 @@ func New() *Registry {
 
 	r.providerCalls = histogram("aijobs_provider_call_duration_seconds", "Provider (model) call latency, streaming included, by provider and configured model.", "provider", "model")
 	r.providerErrors = counter("aijobs_provider_errors_total", "Failed provider calls, by provider, model and error code.", "provider", "model", "code")
+	r.providerWaits = counter("aijobs_provider_waits_total", "Jobs that started to wait for their provider instead of calling it, by provider, model and reason (waiting_for_capacity, waiting_for_provider).", "provider", "model", "reason")
+	r.providerCircuit = gauge("aijobs_provider_circuit_open", "1 while the provider's circuit is open (after repeated failures only a probe calls it), as this process last saw it; by provider and model.", "provider", "model")
 	r.providerTokens = counter("aijobs_provider_tokens_total", "Tokens consumed by provider calls, by provider, model and direction (in, out).", "provider", "model", "direction")
 
 	r.streams = gauge("aijobs_streams_open", "Streams open on this process, by transport: sse, user_sse, long_poll, cable.", "transport")

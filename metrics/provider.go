@@ -19,3 +19,19 @@ func (r *Registry) ProviderCall(provider, model string, took time.Duration, toke
 		}
 	}
 }
+
+// ProviderWait implements worker.Observer: a job that starts to wait for its
+// provider, by reason (waiting_for_capacity, waiting_for_provider).
+func (r *Registry) ProviderWait(provider, model, reason string) {
+	r.providerWaits.WithLabelValues(provider, model, reason).Inc()
+}
+
+// ProviderCircuit implements worker.Observer: 1 while the provider's
+// circuit is open, as this process last saw it.
+func (r *Registry) ProviderCircuit(provider, model string, open bool) {
+	v := 0.0
+	if open {
+		v = 1
+	}
+	r.providerCircuit.WithLabelValues(provider, model).Set(v)
+}

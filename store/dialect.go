@@ -23,6 +23,9 @@ type dialect interface {
 	// snapshotRead is the transaction in which several reads see one
 	// snapshot of the database.
 	snapshotRead() *sql.TxOptions
+	// nowMicros is an SQL expression: the database's clock in unix
+	// microseconds, BIGINT.
+	nowMicros() string
 }
 
 type sqliteDialect struct{}
@@ -45,7 +48,18 @@ func (sqliteDialect) uniqueViolation(err error) bool { return sqliteUniqueViolat
 // read on; the read-only pool's driver takes no isolation options.
 func (sqliteDialect) snapshotRead() *sql.TxOptions { return nil }
 
+// SQLite's clock is the machine's, to the millisecond.
+func (sqliteDialect) nowMicros() string {
+	return "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+}
+
 type postgresDialect struct{}
+
+// clock_timestamp(), not now(): the time of the statement, not of the
+// transaction's start.
+func (postgresDialect) nowMicros() string {
+	return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+}
 
 func (postgresDialect) snapshotRead() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}

@@ -15,7 +15,7 @@ import (
 var _ jobs.Store = (*Store)(nil)
 
 const jobColumns = `id, user_id, status, progress, seq, intent, attempt, user_key, result, error_code, error_message,
-	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node, webhook`
+	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node, webhook, reason, waiting_since`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -25,12 +25,13 @@ func scanJob(row scanner) (jobs.Job, error) {
 		status, intent             string
 		userKey                    int
 		result, errCode, errMsg    sql.NullString
-		node, webhook              sql.NullString
+		node, webhook, reason      sql.NullString
 		retryAt, started, finished sql.NullInt64
+		waitingSince               sql.NullInt64
 		created, expires           int64
 	)
 	err := row.Scan(&j.ID, &j.UserID, &status, &j.Progress, &j.Seq, &intent, &j.Attempt, &userKey, &result, &errCode, &errMsg,
-		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires, &node, &webhook)
+		&retryAt, &j.TokensIn, &j.TokensOut, &created, &started, &finished, &expires, &node, &webhook, &reason, &waitingSince)
 	if err != nil {
 		return j, err
 	}
@@ -49,6 +50,7 @@ func scanJob(row scanner) (jobs.Job, error) {
 		}
 	}
 	j.RetryAt, j.StartedAt, j.FinishedAt = fromNullMicros(retryAt), fromNullMicros(started), fromNullMicros(finished)
+	j.Reason, j.WaitingSince = reason.String, fromNullMicros(waitingSince)
 	j.CreatedAt, j.ExpiresAt = fromMicros(created), fromMicros(expires)
 	return j, nil
 }
@@ -176,10 +178,11 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *job
 		errCode, errMsg = j.Error.Code, j.Error.Message
 	}
 	_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET status = ?, progress = ?, seq = ?, intent = ?, attempt = ?, result = ?,
-		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?, node = ?
-		WHERE id = ?`),
+		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?, node = ?,
+		reason = ?, waiting_since = ? WHERE id = ?`),
 		string(j.Status), j.Progress, j.Seq, string(j.Intent), j.Attempt, result, errCode, errMsg, nullMicros(j.RetryAt),
-		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), nullString(j.Node), j.ID)
+		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), nullString(j.Node),
+		nullString(j.Reason), nullMicros(j.WaitingSince), j.ID)
 	if err != nil {
 		return j, *ev, fmt.Errorf("update job: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobtype"
 	"github.com/aijobs/aijobs/queue"
+	"github.com/aijobs/aijobs/throttle"
 )
 
 // Config configures a Worker.
@@ -31,7 +32,18 @@ type Config struct {
 	// ExpectedChars is the output length at which progress nears 95%.
 	// Defaults to 900.
 	ExpectedChars int
-	Logger        *slog.Logger
+	// Throttle, when set, holds calls to the provider to the fleet's limits
+	// and waits out the provider's trouble without using up attempts (see
+	// throttle.go). Without it a temporary failure uses an attempt.
+	Throttle *throttle.Throttle
+	// ProviderWait is how long a job may wait for its provider in all
+	// before it fails with provider_unavailable. Defaults to
+	// throttle.DefaultWait.
+	ProviderWait time.Duration
+	// Observer is told of waits for the provider and of its circuit (nil:
+	// nobody).
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Worker runs jobs with one provider. It implements queue.Runner.
@@ -47,6 +59,10 @@ var _ queue.Runner = (*Worker)(nil)
 func New(svc *jobs.Service, provider ai.Provider, cfg Config) *Worker {
 	cfg.FlushEvery = cmp.Or(cfg.FlushEvery, 100*time.Millisecond)
 	cfg.ExpectedChars = cmp.Or(cfg.ExpectedChars, 900)
+	cfg.ProviderWait = cmp.Or(cfg.ProviderWait, throttle.DefaultWait)
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	return &Worker{svc: svc, provider: provider, cfg: cfg}
 }
@@ -67,18 +83,11 @@ func (w *Worker) Abandon(ctx context.Context, a queue.Attempt, final bool, why j
 func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	jobID, attempt, maxAttempts := a.JobID, a.Number, a.Max
 	log := w.cfg.Logger // ctx names the job and the attempt (queue)
-	job, err := w.svc.Start(ctx, jobID, attempt, a.Node)
-	if jobs.Lost(err) {
-		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
-		return nil
+	b, err := w.begin(ctx, a)
+	if b == nil {
+		return err
 	}
-	if err != nil {
-		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("start attempt: %w", err)}
-	}
-	input, userKey, err := w.svc.Input(ctx, jobID)
-	if err != nil {
-		return &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("read input: %w", err)}
-	}
+	job, req, call, turn, intent, userKey := b.job, b.req, b.call, b.turn, b.req.Intent, b.req.APIKey
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -88,11 +97,9 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 
 	// The one scrubber of this attempt: the user's key and the server's.
 	red := ai.RedactorFor(w.provider, userKey)
-	intent := ai.Classify(input)
 	out := &output{w: w, jobID: jobID, attempt: attempt, intent: intent, cancel: cancel, scrub: red.Stream()}
 	stopFlush := out.start(ctx)
-	req := ai.Request{Input: input, Intent: intent, APIKey: userKey, Attempt: attempt}
-	resp, genErr := w.provider.Generate(ctx, req, out.add)
+	resp, pause, genErr := w.call(ctx, call, turn, req, out.add)
 	var result []byte
 	if genErr == nil {
 		result, genErr = w.validate(ctx, log, red, out, req, &resp)
@@ -115,6 +122,9 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 		}
 		return &queue.RetryError{At: at, Err: scrubbed(red, genErr), SameAttempt: true}
 	}
+	if genErr != nil && w.cfg.Throttle != nil && ctx.Err() == nil && temporary(ai.AsError(genErr)) {
+		return w.suspend(wctx, a, job, pause, scrubbed(red, genErr))
+	}
 	if genErr != nil {
 		return w.failed(wctx, log, job, attempt, maxAttempts, scrubbed(red, genErr))
 	}
@@ -132,6 +142,51 @@ func (w *Worker) Run(ctx context.Context, a queue.Attempt) error {
 	}
 	log.InfoContext(ctx, "job completed", slog.String("intent", string(intent)), slog.Int64("tokens_out", resp.TokensOut))
 	return nil
+}
+
+// begun is an attempt that has started and may call the provider.
+type begun struct {
+	job  jobs.Job
+	req  ai.Request
+	call throttle.Call
+	turn throttle.Turn
+}
+
+// begin reads the job's input, waits for the provider's turn (with a
+// Throttle) and starts the attempt. Without a *begun it returns what Run
+// returns: nil when the job no longer needs this attempt.
+func (w *Worker) begin(ctx context.Context, a queue.Attempt) (*begun, error) {
+	log := w.cfg.Logger
+	input, userKey, err := w.svc.Input(ctx, a.JobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("read input: %w", err)}
+	}
+	b := &begun{req: ai.Request{Input: input, Intent: ai.Classify(input), APIKey: userKey, Attempt: a.Number}}
+	b.call = w.callOf(b.req)
+	if w.cfg.Throttle != nil {
+		if b.turn, err = w.admit(ctx, a, b.call); errors.Is(err, errNotOurs) {
+			log.InfoContext(ctx, "job no longer needs this attempt")
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	b.job, err = w.svc.Start(ctx, a.JobID, a.Number, a.Node)
+	if err != nil {
+		w.release(ctx, b.call, b.turn)
+	}
+	if jobs.Lost(err) {
+		log.InfoContext(ctx, "job no longer needs this attempt", slog.String("reason", err.Error()))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &queue.RetryError{At: time.Now().Add(2 * time.Second), Err: fmt.Errorf("start attempt: %w", err)}
+	}
+	return b, nil
 }
 
 // cancelOnCancelled cancels the attempt as soon as the job's cancellation
@@ -171,7 +226,7 @@ func (w *Worker) validate(ctx context.Context, log *slog.Logger, red *ai.Redacto
 	}
 	req.Feedback = why // the provider has the key already
 	first := *resp
-	again, err := w.provider.Generate(ctx, req, out.add)
+	again, err := w.generate(ctx, req, out.add)
 	if err != nil {
 		e := ai.AsError(err)
 		e.Usage.TokensIn += first.TokensIn

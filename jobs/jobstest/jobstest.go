@@ -75,6 +75,9 @@ func PostgresURL(t testing.TB) string {
 		err = conn.Ping()
 	}
 	if err != nil {
+		if conn != nil {
+			conn.Close() // its connection opener would outlive the test
+		}
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL at %s is required under CI=true: %v", base, err)
 		}

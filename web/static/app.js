@@ -365,7 +365,15 @@ function renderJob() {
   el.progressText.textContent = `${p}%`;
   el.jobCancel.hidden = isTerminal(j);
 
-  if (j.status === 'retrying') {
+  if (j.reason && !isTerminal(j)) {
+    // Waiting for the provider uses no attempt: say so rather than show a frozen bar.
+    const what = j.reason === 'waiting_for_capacity'
+      ? 'Waiting for capacity at the AI provider.'
+      : 'Waiting for the AI provider, which is having trouble.';
+    const when = j.retry_at ? ` Next try at ${formatTime(j.retry_at)}.` : '';
+    el.retry.textContent = what + when;
+    el.retry.hidden = false;
+  } else if (j.status === 'retrying') {
     const why = state.view.retryError ? errorOf({ error: state.view.retryError }).message + ' ' : '';
     const when = j.retry_at ? `Next attempt at ${formatTime(j.retry_at)}.` : 'Retrying soon.';
     el.retry.textContent = `Attempt ${j.attempt || 1} did not succeed. ${why}${when}`;

@@ -666,7 +666,7 @@ export interface components {
         };
         /** @description Why a job failed, was cancelled, or (on a retrying event) why its attempt ended. */
         JobError: {
-            /** @description Failed: worker_lost (the process running the last attempt died), internal_error, or the provider's (invalid_api_key, bad_request, refused, rate_limited, provider_error, timeout, connection_error, invalid_output). Cancelled: cancelled. On a retrying event also interrupted (the process was shutting down; the same attempt resumes). */
+            /** @description Failed: worker_lost (the process running the last attempt died), internal_error, or the provider's (invalid_api_key, bad_request, refused, rate_limited, provider_error, timeout, connection_error, invalid_output), or provider_unavailable (the job waited longer than the server's provider wait for a provider that kept failing or had no capacity). Cancelled: cancelled. On a retrying event also interrupted (the process was shutting down; the same attempt resumes). */
             code: string;
             message: string;
         } | null;
@@ -708,6 +708,11 @@ export interface components {
             error: components["schemas"]["JobError"];
             /** Format: date-time */
             retry_at?: string | null;
+            /**
+             * @description Why a queued or retrying job waits when it waits for the provider rather than for a worker: waiting_for_capacity (the provider's requests- or tokens-per-minute budget, shared by every worker, is used up for now, or the provider asked to slow down with 429 Retry-After) or waiting_for_provider (the provider is failing: the job waits out a backoff shared by every worker, or for the provider's circuit to close). Absent otherwise; retry_at is then when it tries next. Waiting does not use up an attempt; a job that waits longer than the server's provider wait fails with provider_unavailable.
+             * @enum {string}
+             */
+            reason?: "waiting_for_capacity" | "waiting_for_provider";
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -753,6 +758,11 @@ export interface components {
             error?: components["schemas"]["JobError"];
             /** Format: date-time */
             retry_at?: string;
+            /**
+             * @description Why a queued or retrying job waits when it waits for the provider rather than for a worker: waiting_for_capacity (the provider's requests- or tokens-per-minute budget, shared by every worker, is used up for now, or the provider asked to slow down with 429 Retry-After) or waiting_for_provider (the provider is failing: the job waits out a backoff shared by every worker, or for the provider's circuit to close). Absent otherwise; retry_at is then when it tries next. Waiting does not use up an attempt; a job that waits longer than the server's provider wait fails with provider_unavailable.
+             * @enum {string}
+             */
+            reason?: "waiting_for_capacity" | "waiting_for_provider";
             job?: components["schemas"]["Job"];
         };
         /**

@@ -15,6 +15,9 @@ type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : ne
 /** Where a job stands. `completed`, `failed` and `cancelled` are terminal; test `terminal`, not the status. */
 export type JobStatus = Schemas['Status'];
 
+/** Why a job waits for its provider (Job.reason). */
+export type WaitReason = 'waiting_for_capacity' | 'waiting_for_provider';
+
 /** What the AI step classified the input as. Other strings may appear in later server versions. */
 export type Intent = Schemas['Intent'] | (string & {});
 
@@ -104,6 +107,8 @@ export interface JobEvent<Output = unknown>
   result?: JobResult<Output> | null;
   error?: JobError | null;
   retry_at?: string | null;
+  /** status events of a queued or retrying job: why it waits for its provider. */
+  reason?: WaitReason | null;
   /** snapshot and resync: the full snapshot. */
   job?: Job<Output>;
   /** Added by the client for events synthesized from polled snapshots. */
