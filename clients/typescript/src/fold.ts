@@ -38,7 +38,7 @@ export function applyEvent<Output>(prev: Job<Output> | null, ev: JobEvent<Output
   switch (ev.type) {
     case 'status':
       next.retry_at = ev.retry_at ?? null;
-      next.reason = ev.reason ?? null;
+      next.reason = ev.reason;
       if (ev.status === 'working' && !next.started_at) next.started_at = ev.at;
       break;
     case 'completed':
@@ -61,7 +61,7 @@ export function applyEvent<Output>(prev: Job<Output> | null, ev: JobEvent<Output
   if (isTerminalEvent(ev)) {
     next.terminal = true;
     next.retry_at = null;
-    next.reason = null;
+    delete next.reason;
     next.finished_at = next.finished_at ?? ev.at;
   }
   return next;

@@ -107,8 +107,6 @@ export interface JobEvent<Output = unknown>
   result?: JobResult<Output> | null;
   error?: JobError | null;
   retry_at?: string | null;
-  /** status events of a queued or retrying job: why it waits for its provider. */
-  reason?: WaitReason | null;
   /** snapshot and resync: the full snapshot. */
   job?: Job<Output>;
   /** Added by the client for events synthesized from polled snapshots. */

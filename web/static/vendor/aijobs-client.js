@@ -230,7 +230,7 @@ function applyEvent(prev, ev) {
   switch (ev.type) {
     case "status":
       next.retry_at = ev.retry_at ?? null;
-      next.reason = ev.reason ?? null;
+      next.reason = ev.reason;
       if (ev.status === "working" && !next.started_at) next.started_at = ev.at;
       break;
     case "completed":
@@ -253,7 +253,7 @@ function applyEvent(prev, ev) {
   if (isTerminalEvent(ev)) {
     next.terminal = true;
     next.retry_at = null;
-    next.reason = null;
+    delete next.reason;
     next.finished_at = next.finished_at ?? ev.at;
   }
   return next;
