@@ -2,8 +2,8 @@
 # Runs every aijobs benchmark and prints a summary. Each figure is compared
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
-#   bench/run.sh                       # everything, 2 rounds each (about 25 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery
+#   bench/run.sh                       # everything, 2 rounds each (about 30 min)
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery fairshare
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
@@ -11,13 +11,14 @@
 # of the PostgreSQL to create per-run databases in; default
 # postgres://postgres@127.0.0.1:5432/test?sslmode=disable), PROFILE=1 (CPU
 # profiles of the poll handler and of the SQLite throughput run).
-# Needs: Go, wrk (apt-get install -y wrk), a PostgreSQL for throughput-postgres.
+# Needs: Go, wrk (apt-get install -y wrk), a PostgreSQL for throughput-postgres,
+# recovery and fairshare.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery fairshare"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -33,9 +34,9 @@ go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1
-	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"
+	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"; FAIR="-n 300"
 else
-	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"
+	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"; FAIR="-n 1000"
 fi
 PROF=""; TPPROF=""
 if [ "${PROFILE:-0}" = 1 ]; then PROF="-profbin $WORK/profserve"; TPPROF="-profbin $WORK/profserve"; fi
@@ -58,6 +59,7 @@ for b in $ONLY; do
 	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
 	followcpu) run followcpu 15m ./followcpu -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FOLLOW ;;
 	recovery) run recovery 15m ./recovery -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" ;;
+	fairshare) run fairshare 15m ./fairshare -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FAIR ;;
 	*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done
