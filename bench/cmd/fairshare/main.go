@@ -7,17 +7,26 @@
 //
 //	round 1: fair, FIFO; round 2: FIFO, fair; …   (× -db)
 //
+// With -prefill (the default) A submits to an API-only process (--role
+// api: no workers, so nothing runs and, with fair share, every job waits in
+// aijobs' table), then a worker process (--role worker) starts on the same
+// database, and B submits once two waves of A's jobs have finished: B meets
+// the whole backlog however slowly the machine takes submits. With
+// -prefill=false one embedded process serves both and A's submits race the
+// workers (on a loaded PostgreSQL the backlog may not build up at all).
+//
 // Jobs are the offline provider's (about 30 chunks, --offline-chunk-delay
 // apart), -workers at once. Times are the server's own (the snapshots'
 // created_at, started_at, finished_at), so the client's polling does not
 // enter them. Reported per run: B's wait (started_at − created_at) in mean
-// job times (finished_at − started_at, averaged over A's jobs), A's backlog
-// drain (A's first created_at to A's last finished_at), throughput (all
-// jobs, first created_at to last finished_at) and, per round, fair ÷ FIFO;
-// and whether A's jobs started in submit order: a job that started more
-// than -tolerance before one whose submit had been answered before it was
-// sent is an inversion (A's -submitters concurrent submits have no order
-// between them).
+// job times (finished_at − started_at, averaged over A's jobs), how many of
+// A's jobs had not started when B submitted, A's drain (to A's last
+// finished_at) and throughput (all jobs, to the last finished_at), both
+// from the first job's start with -prefill, else from A's first submit,
+// and per round fair ÷ FIFO; and whether A's jobs started in submit order:
+// a job that started more than -tolerance before one whose submit had been
+// answered before it was sent is an inversion (A's -submitters concurrent
+// submits have no order between them).
 package main
 
 import (
@@ -50,6 +59,7 @@ var (
 	subs       = flag.Int("submitters", 8, "concurrent submit requests of user A")
 	tolerance  = flag.Duration("tolerance", 150*time.Millisecond, "a job of A starting this much before one A submitted earlier is an inversion")
 	runTimeout = flag.Duration("timeout", 4*time.Minute, "give up on one run after")
+	prefill    = flag.Bool("prefill", true, "A submits to an API-only process (--role api) and a worker process (--role worker) starts once A's backlog is in; B submits after 2 waves of A's jobs have run (false: one embedded process, A's submits race the workers)")
 	dump       = flag.Bool("dump", false, "write each run's jobs (user, created, started, finished) as CSV into -work")
 )
 
@@ -95,7 +105,7 @@ func main() {
 			var p pair
 			for _, fair := range order {
 				res := run(db, r, fair)
-				log.Printf("%s round %d %s: B waited %.0f ms = %.2f mean job times (mean job %.0f ms; B created %.2f s after A's first); A's %d jobs drained in %.2f s (submits took %.2f s); %d jobs in %.2f s = %.1f jobs/s; A's start-order inversions > %v: %d (worst %.0f ms); A's jobs not started when B was submitted %d (= %.1f waves of %d), of them started before B %d; failed %d; 429s %d; server CPU %.1f s (%.2f ms/job)",
+				log.Printf("%s round %d %s: B waited %.0f ms = %.2f mean job times (mean job %.0f ms; B created %.2f s after the start); A's %d jobs drained in %.2f s (submits took %.2f s); %d jobs in %.2f s = %.1f jobs/s; A's start-order inversions > %v: %d (worst %.0f ms); A's jobs not started when B was submitted %d (= %.1f waves of %d), of them started before B %d; failed %d; 429s %d; server CPU %.1f s (%.2f ms/job)",
 					db, r, mode(fair), ms(res.bWait), ratio(res.bWait, res.mean), ms(res.mean), res.bCreatedAfter.Seconds(), *n, res.drain.Seconds(), res.submitS,
 					*n+1, res.total.Seconds(), res.rate, *tolerance, res.inversions, ms(res.worstInversion), res.queuedAtB, float64(res.queuedAtB)/float64(*workers), *workers, res.aheadOfB, res.failed, res.limited, res.cpuS, res.cpuS/float64(*n+1)*1e3)
 				if fair {
@@ -154,7 +164,12 @@ func run(db string, round int, fair bool) result {
 	rate := strconv.Itoa(100 * *n)
 	args = append(args, "--offline-chunk-delay", chunkDelay.String(), "--workers", strconv.Itoa(*workers),
 		"--submit-rate", rate, "--submit-burst", rate, "--fair-share="+strconv.FormatBool(fair))
-	srv, err := benchutil.StartServer(*bin, dir, filepath.Join(*work, name+".log"), args...)
+	var srv, wrk *benchutil.Proc
+	if *prefill {
+		srv, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+"-api.log"), append(args, "--role", "api")...)
+	} else {
+		srv, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+".log"), args...)
+	}
 	benchutil.Check(err)
 	defer srv.Stop()
 	c := benchutil.Client(*subs + 4)
@@ -188,10 +203,6 @@ func run(db string, round int, fair bool) result {
 	}
 	wg.Wait()
 	submitS := time.Since(t0).Seconds()
-	bs, l, err := benchutil.SubmitRetry(ctx, c, srv.URL, b.Token, benchutil.Input(*n))
-	benchutil.Check(err)
-	limited.Add(int64(l))
-
 	get := func(tok, id string) snap {
 		_, body, err := benchutil.Get(ctx, c, srv.URL, tok, id)
 		if err != nil {
@@ -201,6 +212,23 @@ func run(db string, round int, fair bool) result {
 		benchutil.Check(json.Unmarshal(body, &s))
 		return s
 	}
+	if *prefill {
+		// The backlog is in; workers start, and B submits once two waves
+		// of A's jobs have finished (the queue in its steady state).
+		wrk, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+"-worker.log"), append(args, "--role", "worker")...)
+		benchutil.Check(err)
+		defer wrk.Stop()
+		for !get(a.Token, ids[min(2**workers, *n)-1]).Terminal {
+			if ctx.Err() != nil {
+				log.Fatalf("%s: A's first jobs did not finish within %v", name, *runTimeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	bs, l, err := benchutil.SubmitRetry(ctx, c, srv.URL, b.Token, benchutil.Input(*n))
+	benchutil.Check(err)
+	limited.Add(int64(l))
+
 	// Poll lightly (A's last job finishes about last) so the client adds
 	// little load while the backlog drains; then read every job.
 	for !get(a.Token, ids[*n-1]).Terminal || !get(b.Token, bs.ID).Terminal {
@@ -222,10 +250,13 @@ func run(db string, round int, fair bool) result {
 	}
 	bj := get(b.Token, bs.ID)
 	res := result{fair: fair, submitS: submitS, limited: limited.Load(), cpuS: benchutil.CPUSeconds(srv.Pid())}
+	if wrk != nil {
+		res.cpuS += benchutil.CPUSeconds(wrk.Pid())
+	}
 
 	all := append(append([]snap(nil), aj...), bj)
 	var took time.Duration
-	first, last, aLast := all[0].CreatedAt, time.Time{}, time.Time{}
+	first, firstStart, last, aLast := all[0].CreatedAt, *all[0].StartedAt, time.Time{}, time.Time{}
 	for i, s := range all {
 		if s.Status != "completed" {
 			res.failed++
@@ -235,6 +266,9 @@ func run(db string, round int, fair bool) result {
 		}
 		if s.CreatedAt.Before(first) {
 			first = s.CreatedAt
+		}
+		if s.StartedAt.Before(firstStart) {
+			firstStart = *s.StartedAt
 		}
 		if s.FinishedAt.After(last) {
 			last = *s.FinishedAt
@@ -254,16 +288,16 @@ func run(db string, round int, fair bool) result {
 	}
 	res.mean = took / time.Duration(*n)
 	res.bWait = bj.StartedAt.Sub(bj.CreatedAt)
-	res.total = last.Sub(first)
-	res.rate = float64(len(all)) / res.total.Seconds()
-	aFirst := first
-	for _, s := range aj {
-		if s.CreatedAt.Before(aFirst) {
-			aFirst = s.CreatedAt
-		}
+	// The clock starts at A's first submit, or with -prefill when the
+	// workers start (the first job starts: B is not among the first).
+	from := first
+	if *prefill {
+		from = firstStart
 	}
-	res.drain = aLast.Sub(aFirst)
-	res.bCreatedAfter = bj.CreatedAt.Sub(aFirst)
+	res.total = last.Sub(from)
+	res.rate = float64(len(all)) / res.total.Seconds()
+	res.drain = aLast.Sub(from)
+	res.bCreatedAfter = bj.CreatedAt.Sub(from)
 
 	if *dump {
 		f, err := os.Create(filepath.Join(*work, name+".csv"))
