@@ -88,6 +88,7 @@ type result struct {
 	queuedAtB      int // A's jobs not started yet when B's job was created
 	failed         int
 	limited        int64
+	refused        int     // "too many clients" (SQLSTATE 53300) lines in the server logs: a shared PostgreSQL ran out of connections
 	cpuS           float64 // server CPU
 }
 
@@ -105,9 +106,9 @@ func main() {
 			var p pair
 			for _, fair := range order {
 				res := run(db, r, fair)
-				log.Printf("%s round %d %s: B waited %.0f ms = %.2f mean job times (mean job %.0f ms; B created %.2f s after the start); A's %d jobs drained in %.2f s (submits took %.2f s); %d jobs in %.2f s = %.1f jobs/s; A's start-order inversions > %v: %d (worst %.0f ms); A's jobs not started when B was submitted %d (= %.1f waves of %d), of them started before B %d; failed %d; 429s %d; server CPU %.1f s (%.2f ms/job)",
+				log.Printf("%s round %d %s: B waited %.0f ms = %.2f mean job times (mean job %.0f ms; B created %.2f s after the start); A's %d jobs drained in %.2f s (submits took %.2f s); %d jobs in %.2f s = %.1f jobs/s; A's start-order inversions > %v: %d (worst %.0f ms); A's jobs not started when B was submitted %d (= %.1f waves of %d), of them started before B %d; failed %d; 429s %d; PostgreSQL refused connections %d times; server CPU %.1f s (%.2f ms/job)",
 					db, r, mode(fair), ms(res.bWait), ratio(res.bWait, res.mean), ms(res.mean), res.bCreatedAfter.Seconds(), *n, res.drain.Seconds(), res.submitS,
-					*n+1, res.total.Seconds(), res.rate, *tolerance, res.inversions, ms(res.worstInversion), res.queuedAtB, float64(res.queuedAtB)/float64(*workers), *workers, res.aheadOfB, res.failed, res.limited, res.cpuS, res.cpuS/float64(*n+1)*1e3)
+					*n+1, res.total.Seconds(), res.rate, *tolerance, res.inversions, ms(res.worstInversion), res.queuedAtB, float64(res.queuedAtB)/float64(*workers), *workers, res.aheadOfB, res.failed, res.limited, res.refused, res.cpuS, res.cpuS/float64(*n+1)*1e3)
 				if fair {
 					p.fair = res
 				} else {
@@ -120,12 +121,28 @@ func main() {
 			pairs = append(pairs, p)
 		}
 		for i, p := range pairs {
-			benchutil.Summary("fairshare %s round %d: A %d jobs then B 1, %d workers, job %.0f ms: B waited %.2f job times with fair share (target <= 2) vs %.2f FIFO (A's jobs queued at B's submit: %d fair, %d FIFO = %.1f waves of %d); throughput fair %.1f vs FIFO %.1f jobs/s = %.3f (target >= 0.9); A drained in %.2f s vs %.2f s; A's order inversions %d/%d",
+			benchutil.Summary("fairshare %s round %d: A %d jobs then B 1, %d workers, job %.0f ms: B waited %.2f job times with fair share (target <= 2) vs %.2f FIFO (A's jobs queued at B's submit: %d fair, %d FIFO = %.1f waves of %d); throughput fair %.1f vs FIFO %.1f jobs/s = %.3f (target >= 0.9); A drained in %.2f s vs %.2f s; A's order inversions %d/%d%s",
 				db, i+1, *n, *workers, ms(p.fair.mean), ratio(p.fair.bWait, p.fair.mean), ratio(p.fifo.bWait, p.fifo.mean),
 				p.fair.queuedAtB, p.fifo.queuedAtB, float64(p.fifo.queuedAtB)/float64(*workers), *workers,
-				p.fair.rate, p.fifo.rate, p.fair.rate/p.fifo.rate, p.fair.drain.Seconds(), p.fifo.drain.Seconds(), p.fair.inversions, p.fifo.inversions)
+				p.fair.rate, p.fifo.rate, p.fair.rate/p.fifo.rate, p.fair.drain.Seconds(), p.fifo.drain.Seconds(), p.fair.inversions, p.fifo.inversions, disturbed(p.fair, p.fifo))
 		}
 	}
+}
+
+// disturbed says what else went wrong in a pair of runs.
+func disturbed(rs ...result) string {
+	var failed, refused int
+	for _, r := range rs {
+		failed, refused = failed+r.failed, refused+r.refused
+	}
+	out := ""
+	if failed > 0 {
+		out += fmt.Sprintf("; %d jobs failed", failed)
+	}
+	if refused > 0 {
+		out += fmt.Sprintf("; DISTURBED: PostgreSQL refused %d connections (too many clients: its max_connections is shared)", refused)
+	}
+	return out
 }
 
 func mode(fair bool) string {
@@ -139,25 +156,44 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(max(b, 1)) }
 
+// cleanups undo what the current run started (processes, its PostgreSQL
+// database) when it has to end the program: log.Fatal runs no defers.
+var cleanups []func()
+
+func fatalf(format string, args ...any) {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	log.Fatalf(format, args...)
+}
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
 func run(db string, round int, fair bool) result {
+	cleanups = nil
 	ctx, cancel := context.WithTimeout(context.Background(), *runTimeout)
 	defer cancel()
 	name := fmt.Sprintf("fair-%s-%d-%s", db, round, map[bool]string{true: "fair", false: "fifo"}[fair])
 	dir := filepath.Join(*work, name)
 	os.RemoveAll(dir)
-	benchutil.Check(os.MkdirAll(dir, 0o700))
+	check(os.MkdirAll(dir, 0o700))
 	defer os.RemoveAll(dir)
 	dbURL, args := benchutil.SQLiteURL(dir), []string(nil)
 	if db == "postgres" {
 		pg, err := benchutil.NewPGDatabase(*pgURL)
-		benchutil.Check(err)
+		check(err)
 		defer pg.Drop()
+		cleanups = append(cleanups, pg.Drop)
 		dbURL, args = pg.URL, []string{"--database-url", pg.URL}
 	} else if db != "sqlite" {
-		log.Fatalf("unknown database %q", db)
+		fatalf("unknown database %q", db)
 	}
 	users, err := benchutil.MakeUsers(ctx, dbURL, "fair", 2, int64(*n+10))
-	benchutil.Check(err)
+	check(err)
 	a, b := users[0], users[1]
 	// The submit limiter must not shape A's burst: A submits as fast as the
 	// server answers.
@@ -166,12 +202,23 @@ func run(db string, round int, fair bool) result {
 		"--submit-rate", rate, "--submit-burst", rate, "--fair-share="+strconv.FormatBool(fair))
 	var srv, wrk *benchutil.Proc
 	if *prefill {
-		srv, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+"-api.log"), append(args, "--role", "api")...)
+		apiArgs := append(args[:len(args):len(args)], "--role", "api")
+		if db == "postgres" {
+			// The API process needs few connections (the PostgreSQL may be
+			// shared: its max_connections counts both processes).
+			sep := "?"
+			if strings.Contains(apiArgs[1], "?") {
+				sep = "&"
+			}
+			apiArgs[1] += sep + "pool_max_conns=8"
+		}
+		srv, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+"-api.log"), apiArgs...)
 	} else {
 		srv, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+".log"), args...)
 	}
-	benchutil.Check(err)
+	check(err)
 	defer srv.Stop()
+	cleanups = append(cleanups, srv.Stop)
 	c := benchutil.Client(*subs + 4)
 
 	// A's backlog, then B's one job once every submit of A has been answered.
@@ -194,7 +241,7 @@ func run(db string, round int, fair bool) result {
 				s, l, err := benchutil.SubmitRetry(ctx, c, srv.URL, a.Token, benchutil.Input(i))
 				answered[i] = time.Now()
 				if err != nil {
-					log.Fatalf("%s: submit %d: %v", name, i, err)
+					fatalf("%s: submit %d: %v", name, i, err)
 				}
 				limited.Add(int64(l))
 				ids[i] = s.ID
@@ -206,34 +253,35 @@ func run(db string, round int, fair bool) result {
 	get := func(tok, id string) snap {
 		_, body, err := benchutil.Get(ctx, c, srv.URL, tok, id)
 		if err != nil {
-			log.Fatalf("%s: %v", name, err)
+			fatalf("%s: %v", name, err)
 		}
 		var s snap
-		benchutil.Check(json.Unmarshal(body, &s))
+		check(json.Unmarshal(body, &s))
 		return s
 	}
 	if *prefill {
 		// The backlog is in; workers start, and B submits once two waves
 		// of A's jobs have finished (the queue in its steady state).
 		wrk, err = benchutil.StartServer(*bin, dir, filepath.Join(*work, name+"-worker.log"), append(args, "--role", "worker")...)
-		benchutil.Check(err)
+		check(err)
 		defer wrk.Stop()
+		cleanups = append(cleanups, wrk.Stop)
 		for !get(a.Token, ids[min(2**workers, *n)-1]).Terminal {
 			if ctx.Err() != nil {
-				log.Fatalf("%s: A's first jobs did not finish within %v", name, *runTimeout)
+				fatalf("%s: A's first jobs did not finish within %v", name, *runTimeout)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	bs, l, err := benchutil.SubmitRetry(ctx, c, srv.URL, b.Token, benchutil.Input(*n))
-	benchutil.Check(err)
+	check(err)
 	limited.Add(int64(l))
 
 	// Poll lightly (A's last job finishes about last) so the client adds
 	// little load while the backlog drains; then read every job.
 	for !get(a.Token, ids[*n-1]).Terminal || !get(b.Token, bs.ID).Terminal {
 		if ctx.Err() != nil {
-			log.Fatalf("%s: the backlog did not drain within %v", name, *runTimeout)
+			fatalf("%s: the backlog did not drain within %v", name, *runTimeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -242,7 +290,7 @@ func run(db string, round int, fair bool) result {
 		s := get(a.Token, id)
 		if !s.Terminal {
 			if _, err := benchutil.WaitTerminal(ctx, c, srv.URL, a.Token, id, time.Until(deadline(ctx))); err != nil {
-				log.Fatalf("%s: %v", name, err)
+				fatalf("%s: %v", name, err)
 			}
 			s = get(a.Token, id)
 		}
@@ -253,27 +301,39 @@ func run(db string, round int, fair bool) result {
 	if wrk != nil {
 		res.cpuS += benchutil.CPUSeconds(wrk.Pid())
 	}
+	for _, p := range []*benchutil.Proc{srv, wrk} {
+		if p != nil {
+			b, _ := os.ReadFile(p.LogPath)
+			res.refused += strings.Count(string(b), "SQLSTATE 53300")
+		}
+	}
 
 	all := append(append([]snap(nil), aj...), bj)
 	var took time.Duration
-	first, firstStart, last, aLast := all[0].CreatedAt, *all[0].StartedAt, time.Time{}, time.Time{}
+	first, firstStart, last, aLast := all[0].CreatedAt, time.Time{}, time.Time{}, time.Time{}
+	ran := 0 // A's jobs that ran (a failed job may have no start)
+	if bj.StartedAt == nil {
+		fatalf("%s: B's job %s is %s and never started", name, bj.ID, bj.Status)
+	}
 	for i, s := range all {
 		if s.Status != "completed" {
 			res.failed++
-		}
-		if s.StartedAt == nil || s.FinishedAt == nil {
-			log.Fatalf("%s: job %s is %s without started_at/finished_at", name, s.ID, s.Status)
+			log.Printf("%s: job %s is %s (left out if it never ran)", name, s.ID, s.Status)
 		}
 		if s.CreatedAt.Before(first) {
 			first = s.CreatedAt
 		}
-		if s.StartedAt.Before(firstStart) {
+		if s.StartedAt == nil || s.FinishedAt == nil {
+			continue
+		}
+		if firstStart.IsZero() || s.StartedAt.Before(firstStart) {
 			firstStart = *s.StartedAt
 		}
 		if s.FinishedAt.After(last) {
 			last = *s.FinishedAt
 		}
 		if i < *n {
+			ran++
 			took += s.FinishedAt.Sub(*s.StartedAt)
 			if s.FinishedAt.After(aLast) {
 				aLast = *s.FinishedAt
@@ -286,7 +346,7 @@ func run(db string, round int, fair bool) result {
 			}
 		}
 	}
-	res.mean = took / time.Duration(*n)
+	res.mean = took / time.Duration(max(ran, 1))
 	res.bWait = bj.StartedAt.Sub(bj.CreatedAt)
 	// The clock starts at A's first submit, or with -prefill when the
 	// workers start (the first job starts: B is not among the first).
@@ -301,9 +361,12 @@ func run(db string, round int, fair bool) result {
 
 	if *dump {
 		f, err := os.Create(filepath.Join(*work, name+".csv"))
-		benchutil.Check(err)
+		check(err)
 		fmt.Fprintln(f, "user,index,id,created_us,started_us,finished_us")
 		for i, s := range all {
+			if s.StartedAt == nil || s.FinishedAt == nil {
+				continue
+			}
 			u := "A"
 			if i == *n {
 				u = "B"
@@ -326,9 +389,12 @@ func run(db string, round int, fair bool) result {
 	k := 0
 	for _, j := range bySent {
 		for ; k < *n && answered[byAnswered[k]].Before(sent[j]); k++ {
-			if st := *aj[byAnswered[k]].StartedAt; st.After(latest) {
-				latest = st
+			if st := aj[byAnswered[k]].StartedAt; st != nil && st.After(latest) {
+				latest = *st
 			}
+		}
+		if aj[j].StartedAt == nil {
+			continue
 		}
 		if d := latest.Sub(*aj[j].StartedAt); !latest.IsZero() && d > *tolerance {
 			res.inversions++
