@@ -2,8 +2,8 @@
 # Runs every aijobs benchmark and prints a summary. Each figure is compared
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
-#   bench/run.sh                       # everything, 2 rounds each (about 25 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres
+#   bench/run.sh                       # everything, 2 rounds each (about 35 min)
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
@@ -11,13 +11,14 @@
 # of the PostgreSQL to create per-run databases in; default
 # postgres://postgres@127.0.0.1:5432/test?sslmode=disable), PROFILE=1 (CPU
 # profiles of the poll handler and of the SQLite throughput run).
-# Needs: Go, wrk (apt-get install -y wrk), a PostgreSQL for throughput-postgres.
+# Needs: Go, wrk for poll (apt-get install -y wrk), a PostgreSQL for throughput-postgres,
+# recovery and fairshare.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -26,7 +27,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
 	echo "warning: open-file limit $(ulimit -n) is below 12000; the idle benchmark will fail to open 10,000 streams" >&2
 fi
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+case " $ONLY " in *" poll "*) # only poll drives wrk
+	command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; } ;;
+esac
 
 echo "building into $WORK"
 go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
@@ -34,10 +37,10 @@ go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1
 	WH="-n 500"
-	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"
+	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"; FAIR="-n 300"
 else
 	WH="-n 1000"
-	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"
+	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"; FAIR="-n 1000"
 fi
 PROF=""; TPPROF=""
 if [ "${PROFILE:-0}" = 1 ]; then PROF="-profbin $WORK/profserve"; TPPROF="-profbin $WORK/profserve"; fi
@@ -63,6 +66,7 @@ for b in $ONLY; do
 	webhooks-sqlite | webhooks-postgres) # unpaced (saturated), then paced at 50 jobs/s
 		db=${b#webhooks-}
 		run "$b" 20m sh -c "./webhooks -db $db -aijobs ./aijobs -work '$WORK' -rounds $ROUNDS $WH && ./webhooks -db $db -aijobs ./aijobs -work '$WORK' -rounds $ROUNDS $WH -rate 50" ;;
+	fairshare) run fairshare 15m ./fairshare -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FAIR ;;
 	*) echo "unknown benchmark $b" >&2; exit 2 ;;
 	esac
 done
