@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// dispatchEvery is how often the leader looks for room in River for jobs
-// waiting their fair turn, besides whenever one of its own attempts ends.
+// dispatchEvery is how often a worker process looks for room in River for
+// jobs waiting their fair turn, besides whenever one of its attempts ends.
 const dispatchEvery = 100 * time.Millisecond
 
-// dispatch moves jobs waiting their fair turn to River (store.Dispatch)
-// while this node is the maintenance leader, until ctx ends. Errors are
-// logged at most every ten seconds: the next round tries again.
+// dispatch moves jobs waiting their fair turn to River (store.Dispatch),
+// up to this process's free workers, until ctx ends. Every worker process
+// does it, so none depends on another being alive: a claim in the database
+// keeps two from moving the same job. Errors are logged at most every ten
+// seconds: the next round tries again.
 func (q *Queue) dispatch(ctx context.Context) {
 	t := time.NewTicker(dispatchEvery)
 	defer t.Stop()
@@ -24,19 +26,13 @@ func (q *Queue) dispatch(ctx context.Context) {
 		case <-t.C:
 		case <-q.work.freed:
 		}
-		if !q.leader.Load() {
+		free := q.cfg.Workers - int(q.work.running.Load())
+		if free <= 0 {
 			continue
 		}
-		if _, err := q.store.Dispatch(ctx, time.Now()); err != nil && ctx.Err() == nil && time.Since(logged) > 10*time.Second {
+		if _, err := q.store.Dispatch(ctx, time.Now(), free); err != nil && ctx.Err() == nil && time.Since(logged) > 10*time.Second {
 			logged = time.Now()
 			q.cfg.Logger.WarnContext(ctx, "dispatch waiting jobs", slog.String("error", err.Error()))
 		}
 	}
-}
-
-// checkLeader sets whether this node is the maintenance leader now, before
-// the first round of maintain.
-func (q *Queue) checkLeader(ctx context.Context, now time.Time) {
-	live, _, err := q.store.Nodes(ctx, now)
-	q.leader.Store(err == nil && len(live) > 0 && live[0] == q.cfg.Node)
 }

@@ -66,8 +66,7 @@ func (q *Queue) tick(ctx context.Context) error {
 	if err == nil {
 		q.cfg.Observer.Nodes(len(live), len(lapsed))
 	}
-	q.leader.Store(err == nil && len(live) > 0 && live[0] == q.cfg.Node)
-	if !q.leader.Load() {
+	if err != nil || len(live) == 0 || live[0] != q.cfg.Node {
 		return err
 	}
 	return q.sweep(ctx, now, live, lapsed)

@@ -183,9 +183,6 @@ type Queue struct {
 	runner Runner
 	work   *worker
 	cfg    Config
-	// leader is set while this node is the maintenance leader, which also
-	// dispatches waiting jobs.
-	leader atomic.Bool
 }
 
 // Migrate brings River's tables up to date on the store's database.
@@ -312,7 +309,6 @@ func (q *Queue) Run(ctx context.Context, drain time.Duration) error {
 	if err := q.store.RegisterNode(ctx, q.cfg.Node, q.cfg.Workers, now, now.Add(q.cfg.Lease)); err != nil {
 		return fmt.Errorf("take the node lease: %w", err)
 	}
-	q.checkLeader(ctx, now)
 	mctx, stopMaintain := context.WithCancel(context.WithoutCancel(ctx))
 	var maintained sync.WaitGroup
 	maintained.Go(func() { q.maintain(mctx) })

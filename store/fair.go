@@ -82,10 +82,10 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Dispatch moves up to the room River has of the waiting jobs to River, in
-// tag order, and says how many it moved. One node (the maintenance leader)
-// runs it, whenever workers may have freed up.
-func (s *Store) Dispatch(ctx context.Context, now time.Time) (int, error) {
+// Dispatch moves waiting jobs to River, in tag order — at most limit, and
+// no more than River has room for — and says how many it moved. Every
+// worker process runs it whenever its workers may have freed up.
+func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, error) {
 	// Reads first: most of the time nothing waits or River has no room,
 	// and the write transaction (on SQLite, the database's one writer) is
 	// not needed.
@@ -103,7 +103,7 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time) (int, error) {
 	}
 	defer tx.Rollback()
 	room, err := s.room(ctx, tx, now)
-	if err != nil || room <= 0 {
+	if room = min(room, limit); err != nil || room <= 0 {
 		return 0, err
 	}
 	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT id FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL
@@ -127,7 +127,7 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time) (int, error) {
 	moved := 0
 	for _, id := range ids {
 		// Claim the job first: a job cancelled meanwhile, or claimed by a
-		// dispatcher on another node (a leader change), is left alone.
+		// dispatcher on another node, is left alone.
 		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET river_id = 0 WHERE id = ? AND river_id IS NULL AND finished_at IS NULL`), id)
 		if err != nil {
 			return 0, wrap(err, "claim job "+id)
