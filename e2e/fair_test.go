@@ -88,3 +88,40 @@ func TestFairShare(t *testing.T) {
 		})
 	})
 }
+
+// TestFairShareOutlivesAKilledNode: waiting jobs keep moving when a worker
+// process is killed with kill -9 — the maintenance leader included — not
+// only once its lease has lapsed: every worker process dispatches.
+func TestFairShareOutlivesAKilledNode(t *testing.T) {
+	t.Parallel()
+	c := &cluster{t: t, dbURL: newDatabaseURL(t, postgres), dir: t.TempDir()}
+	args := []string{"--workers", "2", "--offline-chunk-delay", "10ms", "--submit-rate", "1000", "--submit-burst", "1000"}
+	apiNode, _ := c.node("api", args...)
+	_, first := c.node("worker", args...) // started first: the maintenance leader
+	c.node("worker", args...)
+	a := apiNode.client(apiNode.token("heavy"))
+	var ids []string
+	for range 40 {
+		ids = append(ids, a.submit("Plan my week").ID)
+	}
+	a.waitFor(ids[5], 30*time.Second, func(j job) bool { return j.StartedAt != nil })
+	first.kill(t)
+	killed := time.Now()
+	var after []time.Time
+	for _, id := range ids {
+		if j := a.waitTerminal(id); j.StartedAt.After(killed) {
+			after = append(after, *j.StartedAt)
+		}
+	}
+	slices.SortFunc(after, time.Time.Compare)
+	if len(after) < 10 {
+		t.Fatalf("only %d jobs started after the kill", len(after))
+	}
+	prev := killed
+	for _, at := range after {
+		if gap := at.Sub(prev); gap > 3*time.Second {
+			t.Errorf("no job started for %s (from %s) after the kill: waiting jobs waited for the dead node's lease (10 s)", gap.Round(time.Millisecond), prev.Format(time.StampMilli))
+		}
+		prev = at
+	}
+}
