@@ -63,6 +63,7 @@ func (f *serveFlags) check(fs *flag.FlagSet) error {
 		atLeast("max-streams", int64(f.maxStreams), 1),
 		atLeast("submit-burst", int64(f.submitBurst), 1),
 		atLeast("default-quota", f.defaultQuota, 0),
+		atLeast("max-running-per-user", int64(f.maxPerUser), 0),
 		atLeast("offline-chunk-delay", int64(f.provider.OfflineChunkDelay), 0),
 		atLeast("shutdown-timeout", int64(f.shutdownTimeout), 0),
 		atLeast("provider-rpm", int64(f.providerRPM), 0),

@@ -87,6 +87,7 @@ type serveFlags struct {
 	logFormat       string
 	logLevel        string
 	fairShare       bool
+	maxPerUser      int
 	webhooks        webhookFlags
 	providerRPM     int
 	providerTPM     int64
@@ -102,6 +103,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.role, "role", "all", "all (API and workers), api (HTTP only) or worker (jobs only)")
 	fs.IntVar(&f.workers, "workers", queue.DefaultWorkers, "jobs run at once by this process")
 	fs.BoolVar(&f.fairShare, "fair-share", true, "when the queue is contended, share the workers between users with queued work (weighted, each user's jobs in submit order) instead of first in, first out; every node of one database should agree")
+	fs.IntVar(&f.maxPerUser, "max-running-per-user", 0, "with --fair-share, the most jobs of one user running (or ready, or retrying) at once, on all nodes together; the others wait while other users' jobs run (0: no cap)")
 	fs.StringVar(&f.provider.Provider, "provider", "offline", "AI provider: offline, openai or anthropic")
 	fs.StringVar(&f.provider.Model, "model", "", "model name (default: the provider's default)")
 	fs.StringVar(&f.provider.OpenAIBaseURL, "openai-base-url", "", "OpenAI-compatible base URL (OpenAI, vLLM, Ollama, llama.cpp, LM Studio; default "+ai.DefaultOpenAIBaseURL+")")
@@ -211,7 +213,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	}
 	run := worker.New(svc, provider, worker.Config{Logger: log, Throttle: limits, ProviderWait: f.providerWait, Observer: reg})
 	q, err := queue.New(st, run, svc.Cleanup, queue.Config{
-		Work: work, FairShare: f.fairShare, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
+		Work: work, FairShare: f.fairShare, MaxRunningPerUser: f.maxPerUser, Workers: f.workers, MaxAttempts: f.attempts, JobTimeout: f.jobTimeout, Lease: f.nodeLease, Logger: log,
 		Observer: reg,
 		Kinds:    []queue.Kind{{Name: webhook.Kind, Queue: webhook.Queue, MaxWorkers: f.webhooks.workers, Register: hooks.Register}},
 	})

@@ -96,6 +96,9 @@ type Config struct {
 	// submit order) instead of first in, first out. Every node of one
 	// database should agree.
 	FairShare bool
+	// MaxRunningPerUser caps, with FairShare, how many jobs of one user are
+	// in River at once (ready, running or retrying); 0: no cap.
+	MaxRunningPerUser int
 	// Workers is how many jobs run at once. Defaults to 50: the work is
 	// mostly waiting on a model.
 	Workers int
@@ -276,7 +279,7 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 		}
 	}
 	st.SetEnqueuer(q.enqueue)
-	st.SetFairShare(cfg.FairShare)
+	st.SetFairShare(cfg.FairShare, cfg.MaxRunningPerUser)
 	return q, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -12,8 +13,14 @@ import (
 const fairUnit = 1_000_000
 
 // SetFairShare turns fair share on or off for the jobs this store creates
-// (off: every job goes to River at once, first in, first out).
-func (s *Store) SetFairShare(on bool) { s.fair = on }
+// (off: every job goes to River at once, first in, first out), and caps
+// the jobs of one user in River at once — ready, running or retrying — at
+// maxPerUser (0: no cap; only with fair share on). A user at the cap waits
+// while others' jobs run, so no worker idles for it.
+func (s *Store) SetFairShare(on bool, maxPerUser int) { s.fair, s.maxPerUser = on, maxPerUser }
+
+// inRiver counts userID's jobs in River now (dispatched, unfinished).
+const inRiver = `SELECT COUNT(*) FROM aijobs_jobs WHERE user_id = ? AND river_id IS NOT NULL AND finished_at IS NULL`
 
 // place puts a new job of userID in the queue, in tx: straight to River
 // when nothing waits and River holds fewer ready jobs than the live nodes
@@ -32,7 +39,15 @@ func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now
 	if err := tx.QueryRowContext(ctx, `SELECT MIN(fair_tag) FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL`).Scan(&head); err != nil {
 		return 0, 0, wrap(err, "read the head of the waiting jobs")
 	}
-	if !head.Valid {
+	capped := false
+	if s.maxPerUser > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.d.rebind(inRiver), userID).Scan(&n); err != nil {
+			return 0, 0, wrap(err, "count the jobs of user "+userID)
+		}
+		capped = n >= s.maxPerUser
+	}
+	if !head.Valid && !capped {
 		room, err := s.room(ctx, tx, now)
 		if err != nil {
 			return 0, 0, err
@@ -106,18 +121,37 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, er
 	if room = min(room, limit); err != nil || room <= 0 {
 		return 0, err
 	}
-	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT id FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL
-		ORDER BY fair_tag, created_at, id LIMIT ?`), room)
+	// With a cap, a user's jobs in River come along (0 without one), and
+	// users at the cap are passed over.
+	q, args := `SELECT id, user_id, 0 FROM aijobs_jobs j WHERE river_id IS NULL AND finished_at IS NULL
+		ORDER BY fair_tag, created_at, id LIMIT ?`, []any{room}
+	if s.maxPerUser > 0 {
+		q = `SELECT id, user_id, n FROM (SELECT j.id, j.user_id, j.fair_tag, j.created_at,
+			(` + strings.Replace(inRiver, "user_id = ?", "user_id = j.user_id", 1) + `) AS n
+			FROM aijobs_jobs j WHERE j.river_id IS NULL AND j.finished_at IS NULL) w
+		WHERE n < ? ORDER BY fair_tag, created_at, id LIMIT ?`
+		args = []any{s.maxPerUser, room}
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return 0, wrap(err, "read waiting jobs")
 	}
 	var ids []string
+	taken := map[string]int{} // jobs of each user in River, this batch's counted
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, user string
+		var n int
+		if err := rows.Scan(&id, &user, &n); err != nil {
 			rows.Close()
 			return 0, wrap(err, "read waiting jobs")
 		}
+		if _, ok := taken[user]; !ok {
+			taken[user] = n
+		}
+		if s.maxPerUser > 0 && taken[user] >= s.maxPerUser {
+			continue
+		}
+		taken[user]++
 		ids = append(ids, id)
 	}
 	rows.Close()

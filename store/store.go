@@ -48,8 +48,10 @@ type Store struct {
 	// transaction and returns its id. Set by the queue with SetEnqueuer
 	// before use.
 	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
-	// fair is set when new jobs wait their turn between users (SetFairShare).
-	fair bool
+	// fair is set when new jobs wait their turn between users, and
+	// maxPerUser caps one user's jobs in River (SetFairShare).
+	fair       bool
+	maxPerUser int
 	// enqueueDelivery inserts the River job of a new webhook delivery in
 	// the transaction of the event it delivers. Set with
 	// SetDeliveryEnqueuer before use.

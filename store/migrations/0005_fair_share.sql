@@ -14,3 +14,5 @@ CREATE TABLE aijobs_fair (
 );
 CREATE INDEX aijobs_fair_finish ON aijobs_fair (finish_tag);
 CREATE INDEX aijobs_jobs_waiting ON aijobs_jobs (fair_tag, created_at, id) WHERE river_id IS NULL AND finished_at IS NULL;
+-- A user's jobs in River, counted for --max-running-per-user.
+CREATE INDEX aijobs_jobs_user_dispatched ON aijobs_jobs (user_id) WHERE river_id IS NOT NULL AND finished_at IS NULL;
