@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -106,9 +105,4 @@ func (t Targets) client(timeout time.Duration) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
-}
-
-// dialContext is the dialer's DialContext, for tests of the check.
-func (t Targets) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	return (&net.Dialer{Control: t.control}).DialContext(ctx, network, addr)
 }

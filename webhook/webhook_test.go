@@ -323,3 +323,8 @@ func TestWorkGivesUp(t *testing.T) {
 		t.Fatalf("attempt 10 of 10: %v, recorded %+v; want the delivery dead", err, st.finished)
 	}
 }
+
+// dialContext dials with the check the deliveries' dialer runs (control).
+func (t Targets) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return (&net.Dialer{Control: t.control}).DialContext(ctx, network, addr)
+}
