@@ -214,12 +214,12 @@ func snapshotEvent(typ EventType, j Job) Event {
 // Next returns the snapshot after ev, given j, the snapshot just before it
 // (ev.Seq is j.Seq+1), without reading the store, when ev carries all that
 // changed: an output or progress event changes only the progress and the
-// intent (Report). For any other event ok is false and the job must be
-// read.
+// intent (Report), which the clients' fold (jobtype.Apply) applies. For any
+// other event ok is false and the job must be read.
 func (j Job) Next(ev Event) (next Job, ok bool) {
 	if ev.JobID != j.ID || ev.Seq != j.Seq+1 || j.Terminal || (ev.Type != EventOutput && ev.Type != EventProgress) {
 		return Job{}, false
 	}
-	j.Seq, j.Status, j.Progress, j.Intent = ev.Seq, ev.Status, ev.Progress, ev.Intent
+	jobtype.Apply(&j.Job, ev.Event)
 	return j, true
 }
