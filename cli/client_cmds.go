@@ -137,11 +137,13 @@ func usageErr(fs *flag.FlagSet, env *Env, msg string) error {
 
 // runSubmit is `aijobs submit "text" [--wait] [--request-id ID] [--user-key KEY]`.
 func runSubmit(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet("submit", `"TEXT" [--wait] [--request-id ID] [--user-key KEY]`)
+	fs := newFlagSet("submit", `"TEXT" [--wait] [--request-id ID] [--user-key KEY] [--webhook-url URL [--webhook-events E,…]]`)
 	cf := addClientFlags(fs)
 	wait := fs.Bool("wait", false, "follow the job until it ends, then print its result")
 	requestID := fs.String("request-id", "", "idempotency `id`: submitting again with the same id returns the same job")
 	userKey := fs.String("user-key", "", "your own provider API `key` for this job (better as AIJOBS_USER_KEY, out of the process list)")
+	webhookURL := fs.String("webhook-url", "", "deliver the job's events, signed, to this `URL` (needs your webhook secret: POST /api/v1/webhooks/secret)")
+	webhookEvents := fs.String("webhook-events", "", "comma-separated `events` to deliver: completed, failed, cancelled, status, progress (default: the terminal ones)")
 	pos, err := parseArgs(fs, env, args)
 	if err != nil {
 		return err
@@ -154,7 +156,11 @@ func runSubmit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sub, err := c.Submit(ctx, client.SubmitRequest{Input: input, RequestID: *requestID, UserProvidedKey: *userKey})
+	req := client.SubmitRequest{Input: input, RequestID: *requestID, UserProvidedKey: *userKey, WebhookURL: *webhookURL}
+	if *webhookEvents != "" {
+		req.WebhookEvents = strings.Split(*webhookEvents, ",")
+	}
+	sub, err := c.Submit(ctx, req)
 	if err != nil {
 		return cf.describeErr(err)
 	}

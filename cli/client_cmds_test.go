@@ -256,6 +256,14 @@ func TestSubmitPrintsOnlyTheJobID(t *testing.T) {
 	if reqs[0].body != want {
 		t.Errorf("body\n got  %s\n want %s", reqs[0].body, want)
 	}
+	// A webhook and its events go with the submit.
+	got = runCLI(t, s.env(t), false, "submit", "Plan my week", "--webhook-url", "https://hooks.example.com/aijobs", "--webhook-events", "completed,progress")
+	wantRun(t, got, 0, nil, nil)
+	reqs = s.requestsTo(http.MethodPost, "/api/v1/ai/proxy")
+	want = `{"input":"Plan my week","user_provided_key":null,"request_id":null,"webhook_url":"https://hooks.example.com/aijobs","webhook_events":["completed","progress"]}`
+	if len(reqs) != 2 || reqs[1].body != want {
+		t.Errorf("submit with a webhook: %d submits, last body %s, want %s", len(reqs), reqs[len(reqs)-1].body, want)
+	}
 }
 
 func regexpJobID(s string) bool {
