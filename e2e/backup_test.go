@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,31 +28,40 @@ func TestBackupWhileRunning(t *testing.T) {
 	a.waitFor(running.ID, 20*time.Second, func(j job) bool { return j.Status == "working" })
 
 	copyPath := filepath.Join(t.TempDir(), "aijobs.db")
-	stop := make(chan struct{})
-	submitted := make(chan int)
-	go func() { // writes go on during the backup
-		n := 0
+	// Writes go on during the backup: a submitter that runs until the backup
+	// ends (and has made one submit before it starts). It reports, not
+	// fails: t.Fatal belongs to the test's goroutine.
+	stop, first := make(chan struct{}), make(chan struct{})
+	submitted := make(chan []int)
+	go func() {
+		var statuses []int
 		for {
 			select {
 			case <-stop:
-				submitted <- n
+				submitted <- statuses
 				return
 			default:
-				a.submit("Plan my week")
-				n++
+				statuses = append(statuses, a.do("POST", "/api/v1/ai/proxy", map[string]any{"input": "Plan my week"}).Status)
+				if len(statuses) == 1 {
+					close(first)
+				}
 			}
 		}
 	}()
+	<-first
 	var out, errOut bytes.Buffer
 	env := &cli.Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
 	code := cli.Main(context.Background(), env, append([]string{"backup", "--to", copyPath}, s.dbArgs()...))
 	close(stop)
-	n := <-submitted
+	statuses := <-submitted
 	if code != 0 || !strings.Contains(out.String(), "backed up") {
 		t.Fatalf("backup: exit code %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
-	if n == 0 {
-		t.Error("no submit went through during the backup")
+	for _, st := range statuses {
+		if st != http.StatusAccepted {
+			t.Errorf("a submit while the backup ran got %d, want 202 (statuses %v)", st, statuses)
+			break
+		}
 	}
 	if code := cli.Main(context.Background(), env, append([]string{"backup", "--to", copyPath}, s.dbArgs()...)); code == 0 {
 		t.Error("a second backup overwrote the first")

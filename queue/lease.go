@@ -75,56 +75,50 @@ func (q *Queue) tick(ctx context.Context) error {
 // sweep hands back the River jobs running on nodes that are not live,
 // finishes orphaned jobs, and forgets lapsed nodes.
 func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string) error {
-	var rescue riverdriver.JobRescueManyParams
-	params := river.NewJobListParams().Kinds(RunArgs{}.Kind()).States(rivertype.JobStateRunning).First(1000)
-	for {
-		res, err := q.inserter.JobList(ctx, params)
+	var back handBack
+	err := q.forEachLost(ctx, live, []string{RunArgs{}.Kind()}, func(r *rivertype.JobRow) error {
+		var args RunArgs
+		if err := json.Unmarshal(r.EncodedArgs, &args); err != nil {
+			q.cfg.Logger.ErrorContext(ctx, "decode River job args", slog.Int64("river_id", r.ID), slog.String("error", err.Error()))
+			return nil
+		}
+		a := Attempt{JobID: args.JobID, Number: r.Attempt, Max: r.MaxAttempts}
+		if err := q.runner.Abandon(ctx, a, a.Final(), workerLost); err != nil {
+			return err
+		}
+		q.cfg.Observer.HandedBack(a.Final())
+		// Available, not retryable: the job runs again at once, without
+		// waiting for River's scheduler to promote it.
+		if a.Final() {
+			back.add(r, now, rivertype.JobStateDiscarded, r.ScheduledAt, &now)
+		} else {
+			back.add(r, now, rivertype.JobStateAvailable, now, nil)
+		}
+		q.cfg.Logger.InfoContext(ctx, "handed back an attempt of a lost node", slog.String("job_id", a.JobID),
+			slog.Int("attempt", a.Number), slog.Bool("final", a.Final()), slog.Any("node", r.AttemptedBy))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The jobs of the other kinds (Config.Kinds) are safe to run again and
+	// need no Abandon: they are made available again at once.
+	if kinds := q.kindNames(); len(kinds) > 0 {
+		err := q.forEachLost(ctx, live, kinds, func(r *rivertype.JobRow) error {
+			back.add(r, now, rivertype.JobStateAvailable, now, nil)
+			q.cfg.Logger.InfoContext(ctx, "handed back a job of a lost node", slog.String("kind", r.Kind), slog.Int64("river_id", r.ID), slog.Any("node", r.AttemptedBy))
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for _, r := range res.Jobs {
-			if n := len(r.AttemptedBy); n > 0 && slices.Contains(live, r.AttemptedBy[n-1]) {
-				continue
-			}
-			var args RunArgs
-			if err := json.Unmarshal(r.EncodedArgs, &args); err != nil {
-				q.cfg.Logger.ErrorContext(ctx, "decode River job args", slog.Int64("river_id", r.ID), slog.String("error", err.Error()))
-				continue
-			}
-			a := Attempt{JobID: args.JobID, Number: r.Attempt, Max: r.MaxAttempts}
-			if err := q.runner.Abandon(ctx, a, a.Final(), workerLost); err != nil {
-				return err
-			}
-			q.cfg.Observer.HandedBack(a.Final())
-			// Available, not retryable: the job runs again at once, without
-			// waiting for River's scheduler to promote it.
-			state, scheduled, finalized := rivertype.JobStateAvailable, now, (*time.Time)(nil)
-			if a.Final() {
-				state, scheduled, finalized = rivertype.JobStateDiscarded, r.ScheduledAt, &now
-			}
-			errData, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: r.Attempt, Error: "handed back: the node's lease lapsed"})
-			rescue.ID = append(rescue.ID, r.ID)
-			rescue.Error = append(rescue.Error, errData)
-			rescue.State = append(rescue.State, string(state))
-			rescue.ScheduledAt = append(rescue.ScheduledAt, scheduled)
-			rescue.FinalizedAt = append(rescue.FinalizedAt, finalized)
-			q.cfg.Logger.InfoContext(ctx, "handed back an attempt of a lost node", slog.String("job_id", a.JobID),
-				slog.Int("attempt", a.Number), slog.Bool("final", a.Final()), slog.Any("node", r.AttemptedBy))
-		}
-		if len(res.Jobs) < 1000 {
-			break
-		}
-		params = params.After(res.LastCursor)
 	}
-	if len(rescue.ID) > 0 {
+	if len(back.ID) > 0 {
 		// Only jobs still running since before now are touched.
-		rescue.StuckHorizon = time.Now()
-		if _, err := q.exec.JobRescueMany(ctx, &rescue); err != nil {
+		back.StuckHorizon = time.Now()
+		if _, err := q.exec.JobRescueMany(ctx, &back.JobRescueManyParams); err != nil {
 			return err
 		}
-	}
-	if err := q.rescueKinds(ctx, now, live); err != nil {
-		return err
 	}
 	if err := q.finishOrphans(ctx, now); err != nil {
 		return err
@@ -137,41 +131,52 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 	return nil
 }
 
-// rescueKinds makes the jobs of the other kinds (Config.Kinds) that run on
-// nodes that are not live available again at once: they are safe to run
-// again, and need no Abandon.
-func (q *Queue) rescueKinds(ctx context.Context, now time.Time, live []string) error {
-	if len(q.cfg.Kinds) == 0 {
-		return nil
-	}
-	var kinds []string
-	for _, k := range q.cfg.Kinds {
-		kinds = append(kinds, k.Name)
-	}
-	var rescue riverdriver.JobRescueManyParams
+// forEachLost calls f with every River job of kinds that runs on a node
+// that is not live, a page at a time.
+func (q *Queue) forEachLost(ctx context.Context, live, kinds []string, f func(*rivertype.JobRow) error) error {
 	params := river.NewJobListParams().Kinds(kinds...).States(rivertype.JobStateRunning).First(1000)
-	res, err := q.inserter.JobList(ctx, params)
-	if err != nil {
-		return err
-	}
-	for _, r := range res.Jobs {
-		if n := len(r.AttemptedBy); n > 0 && slices.Contains(live, r.AttemptedBy[n-1]) {
-			continue
+	for {
+		res, err := q.inserter.JobList(ctx, params)
+		if err != nil {
+			return err
 		}
-		errData, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: r.Attempt, Error: "handed back: the node's lease lapsed"})
-		rescue.ID = append(rescue.ID, r.ID)
-		rescue.Error = append(rescue.Error, errData)
-		rescue.State = append(rescue.State, string(rivertype.JobStateAvailable))
-		rescue.ScheduledAt = append(rescue.ScheduledAt, now)
-		rescue.FinalizedAt = append(rescue.FinalizedAt, nil)
-		q.cfg.Logger.InfoContext(ctx, "handed back a job of a lost node", slog.String("kind", r.Kind), slog.Int64("river_id", r.ID), slog.Any("node", r.AttemptedBy))
+		for _, r := range res.Jobs {
+			if n := len(r.AttemptedBy); n > 0 && slices.Contains(live, r.AttemptedBy[n-1]) {
+				continue
+			}
+			if err := f(r); err != nil {
+				return err
+			}
+		}
+		if len(res.Jobs) < 1000 {
+			return nil
+		}
+		params = params.After(res.LastCursor)
 	}
-	if len(rescue.ID) == 0 {
-		return nil
+}
+
+// kindNames are the River kinds of Config.Kinds.
+func (q *Queue) kindNames() []string {
+	var names []string
+	for _, k := range q.cfg.Kinds {
+		names = append(names, k.Name)
 	}
-	rescue.StuckHorizon = time.Now()
-	_, err = q.exec.JobRescueMany(ctx, &rescue)
-	return err
+	return names
+}
+
+// handBack collects the River jobs a sweep puts back, for one
+// JobRescueMany.
+type handBack struct {
+	riverdriver.JobRescueManyParams
+}
+
+func (h *handBack) add(r *rivertype.JobRow, now time.Time, state rivertype.JobState, scheduled time.Time, finalized *time.Time) {
+	errData, _ := json.Marshal(rivertype.AttemptError{At: now, Attempt: r.Attempt, Error: "handed back: the node's lease lapsed"})
+	h.ID = append(h.ID, r.ID)
+	h.Error = append(h.Error, errData)
+	h.State = append(h.State, string(state))
+	h.ScheduledAt = append(h.ScheduledAt, scheduled)
+	h.FinalizedAt = append(h.FinalizedAt, finalized)
 }
 
 // finishOrphans fails the jobs whose River job ended or is gone while no

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -19,8 +18,11 @@ const fairUnit = 1_000_000
 // while others' jobs run, so no worker idles for it.
 func (s *Store) SetFairShare(on bool, maxPerUser int) { s.fair, s.maxPerUser = on, maxPerUser }
 
-// inRiver counts userID's jobs in River now (dispatched, unfinished).
-const inRiver = `SELECT COUNT(*) FROM aijobs_jobs WHERE user_id = ? AND river_id IS NOT NULL AND finished_at IS NULL`
+// inRiver is the query that counts the jobs of user (a placeholder or a
+// column of an outer query) in River now: dispatched and unfinished.
+func inRiver(user string) string {
+	return `SELECT COUNT(*) FROM aijobs_jobs WHERE user_id = ` + user + ` AND river_id IS NOT NULL AND finished_at IS NULL`
+}
 
 // place puts a new job of userID in the queue, in tx: straight to River
 // when nothing waits and River holds fewer ready jobs than the live nodes
@@ -42,7 +44,7 @@ func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now
 	capped := false
 	if s.maxPerUser > 0 {
 		var n int
-		if err := tx.QueryRowContext(ctx, s.d.rebind(inRiver), userID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, s.d.rebind(inRiver("?")), userID).Scan(&n); err != nil {
 			return 0, 0, wrap(err, "count the jobs of user "+userID)
 		}
 		capped = n >= s.maxPerUser
@@ -127,7 +129,7 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, er
 		ORDER BY fair_tag, created_at, id LIMIT ?`, []any{room}
 	if s.maxPerUser > 0 {
 		q = `SELECT id, user_id, n FROM (SELECT j.id, j.user_id, j.fair_tag, j.created_at,
-			(` + strings.Replace(inRiver, "user_id = ?", "user_id = j.user_id", 1) + `) AS n
+			(` + inRiver("j.user_id") + `) AS n
 			FROM aijobs_jobs j WHERE j.river_id IS NULL AND j.finished_at IS NULL) w
 		WHERE n < ? ORDER BY fair_tag, created_at, id LIMIT ?`
 		args = []any{s.maxPerUser, room}

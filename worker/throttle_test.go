@@ -151,3 +151,40 @@ func TestWaitForCapacityShows(t *testing.T) {
 		t.Fatalf("job %s reason %q, want completed", got.Status, got.Reason)
 	}
 }
+
+// TestProviderWaitDefault is the sibling of TestProviderWaitRunsOut at the
+// default provider wait (throttle.DefaultWait, 10 min, with Config's zero):
+// a job that began waiting 11 minutes ago fails with provider_unavailable,
+// one that began 5 minutes ago goes on waiting.
+func TestProviderWaitDefault(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		waited   time.Duration
+		wantFail bool
+	}{{11 * time.Minute, true}, {5 * time.Minute, false}} {
+		t.Run(c.waited.String(), func(t *testing.T) {
+			t.Parallel()
+			svc, st, j := setupWith(t, "What is the capital of France?")
+			since := time.Now().Add(-c.waited).UnixMicro()
+			if _, err := st.DB().Exec(`UPDATE aijobs_jobs SET waiting_since = ? WHERE id = ?`, since, j.ID); err != nil {
+				t.Fatal(err)
+			}
+			th := throttle.New(st, throttle.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Poll: 10 * time.Millisecond})
+			w := New(svc, &downProvider{}, Config{Throttle: th, Logger: slog.New(slog.DiscardHandler)})
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			a := queue.Attempt{JobID: j.ID, Number: 1, Max: 3, Node: "n1"}
+			for ctx.Err() == nil {
+				var retry *queue.RetryError
+				if err := w.Run(ctx, a); !errors.As(err, &retry) || !retry.SameAttempt {
+					break
+				}
+			}
+			got, _ := st.Job(context.Background(), j.ID)
+			failed := got.Status == jobtype.StatusFailed && got.Error != nil && got.Error.Code == jobtype.CodeProviderUnavailable
+			if failed != c.wantFail {
+				t.Errorf("waiting since %s ago, with the default provider wait: job %s (error %+v), want failed with provider_unavailable: %v", c.waited, got.Status, got.Error, c.wantFail)
+			}
+		})
+	}
+}
