@@ -52,10 +52,13 @@ type ListFilter struct {
 type UserView struct {
 	// Oldest is the lowest user seq still kept (Newest+1 when none is).
 	Oldest int64
-	// Newest is the user seq of the user's latest event.
+	// Newest is the position of a reader that has read every event of the
+	// user that UserEvents hands out now.
 	Newest int64
 	// Unfinished are the user's jobs that are not terminal, newest first,
-	// as of Newest.
+	// as of Newest or later: on PostgreSQL a job may already reflect an
+	// event that UserEvents will hand out after Newest, with a job seq at
+	// most the job's Seq.
 	Unfinished []Job
 }
 
@@ -82,7 +85,9 @@ type Store interface {
 	Update(ctx context.Context, id string, fn func(*Job) (*Event, error)) (Job, Event, error)
 	// Events reads a job's events with seq > after, oldest first.
 	Events(ctx context.Context, jobID string, after int64, limit int) ([]Event, error)
-	// UserEvents reads a user's events with user_seq > after, oldest first.
+	// UserEvents reads a user's events with user_seq > after, oldest first:
+	// those it may hand out now, so that no event committed later has a
+	// lower user seq. User seqs increase but need not be consecutive.
 	UserEvents(ctx context.Context, userID string, after int64, limit int) ([]Event, error)
 	// UserView reads, in one consistent snapshot, the range of the user's
 	// event sequence still kept and up to limit unfinished jobs.

@@ -115,10 +115,17 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 	}, func() bool { return done })
 }
 
-// WatchUser sends all of a user's events, ordered by user seq. Without a
+// WatchUser sends all of a user's events, in user seq order. Without a
 // position it starts with a snapshot event per unfinished job; with a
-// position ahead of the log, with a resync event per unfinished job. It ends only with ctx, ErrSlow or an
-// error.
+// position ahead of the log, with a resync event per unfinished job. It ends
+// only with ctx, ErrSlow or an error.
+//
+// User seqs increase but need not be consecutive (on PostgreSQL they are
+// transaction ids), so a live event one past the last is sent at once and
+// any other is a hint to read the log up to it: UserEvents hands out an
+// event only once nothing can commit before it, which takes a few
+// milliseconds while older transactions end. A stream that cannot reach the
+// event within visibleWait ends with ErrSlow and the client resumes.
 func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
 	sub := s.broker.Subscribe(userID, "")
 	defer sub.Close()
@@ -133,6 +140,9 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 		// replaying all that is kept loses nothing the client can still see.
 		last = view.Oldest - 1
 	}
+	// shown holds the job seq of each snapshot sent: the snapshot may
+	// already reflect events the log hands out after Newest.
+	shown := map[string]int64{}
 	if last < 0 || last > view.Newest {
 		typ := EventSnapshot
 		if last >= 0 {
@@ -144,8 +154,19 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 			if err := send(ev); err != nil {
 				return err
 			}
+			shown[j.ID] = j.Seq
 		}
 		last = view.Newest
+	}
+	deliver := func(ev Event) error {
+		last = ev.UserSeq
+		if seq, ok := shown[ev.JobID]; ok {
+			if ev.Seq <= seq {
+				return nil // in the snapshot already
+			}
+			delete(shown, ev.JobID)
+		}
+		return send(ev)
 	}
 	catchUp := func() error {
 		for {
@@ -154,10 +175,9 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 				return err
 			}
 			for _, ev := range evs {
-				if err := send(ev); err != nil {
+				if err := deliver(ev); err != nil {
 					return err
 				}
-				last = ev.UserSeq
 			}
 			if len(evs) < replayPage {
 				return nil
@@ -167,16 +187,48 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 	if err := catchUp(); err != nil {
 		return err
 	}
+	// reach reads the log until the stream has passed pos.
+	reach := func(pos int64) error {
+		deadline := time.Now().Add(visibleWait)
+		for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+			if err := catchUp(); err != nil || last >= pos {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return ErrSlow
+			}
+			if !sleep(ctx, wait) {
+				return ctx.Err()
+			}
+		}
+	}
 	return s.follow(ctx, sub, opts, func(ev Event) error {
 		switch {
 		case ev.UserSeq <= last:
 			return nil
-		case ev.UserSeq > last+1:
-			return catchUp()
+		case ev.UserSeq == last+1:
+			// Nothing can come between; and nothing before: whatever is
+			// below last was final when last was read.
+			return deliver(ev)
 		}
-		last = ev.UserSeq
-		return send(ev)
+		return reach(ev.UserSeq)
 	}, func() bool { return false })
+}
+
+// visibleWait bounds how long a user stream waits for the log to hand out
+// an event it was told of (see WatchUser).
+const visibleWait = 2 * time.Second
+
+// sleep waits d or until ctx ends, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // follow delivers live events from sub to handle until done, with heartbeats.

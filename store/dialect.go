@@ -26,6 +26,17 @@ type dialect interface {
 	// nowMicros is an SQL expression: the database's clock in unix
 	// microseconds, BIGINT.
 	nowMicros() string
+	// nextUserSeq is the user seq of the event the transaction tx is about
+	// to write for the user: greater than every user seq of the user's
+	// events that a reader may already have seen.
+	nextUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error)
+	// userSeqVisible is an SQL condition on aijobs_events.user_seq ("" for
+	// none): the events a reader may hand out in user seq order, those
+	// before which no event can still be committed.
+	userSeqVisible() string
+	// newestUserSeq is the position of a reader that has seen every event
+	// of the user that userSeqVisible lets it read now, in tx's snapshot.
+	newestUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error)
 }
 
 type sqliteDialect struct{}
@@ -53,7 +64,49 @@ func (sqliteDialect) nowMicros() string {
 	return "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 }
 
+// SQLite has one writer at a time, so a counter on the user's row costs no
+// one a wait and hands out the user's positions in commit order.
+func (sqliteDialect) nextUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `UPDATE aijobs_users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq`, userID).Scan(&seq)
+	return seq, err
+}
+
+func (sqliteDialect) userSeqVisible() string { return "" }
+
+func (sqliteDialect) newestUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT event_seq FROM aijobs_users WHERE id = ?`, userID).Scan(&seq)
+	return seq, err
+}
+
 type postgresDialect struct{}
+
+// On PostgreSQL a counter on the user's row would make every event of the
+// user wait for the previous one's commit. The position is the writing
+// transaction's id instead (plus aijobs_event_clock's shift, see migration
+// 0007): unique, since a transaction writes one event, and taken without a
+// lock. Transactions commit out of id order, so readers stop below the
+// oldest transaction still running (userSeqVisible): past that point no
+// event can still appear below a position a reader handed out.
+func (postgresDialect) nextUserSeq(ctx context.Context, tx *sql.Tx, _ string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text::bigint + shift FROM aijobs_event_clock`).Scan(&seq)
+	return seq, err
+}
+
+// pgHorizon is the lowest position a transaction still running may write.
+const pgHorizon = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT shift FROM aijobs_event_clock)`
+
+func (postgresDialect) userSeqVisible() string { return `user_seq < ` + pgHorizon }
+
+// Every position below the horizon is final, whether or not it is the
+// user's: the reader has seen them all.
+func (postgresDialect) newestUserSeq(ctx context.Context, tx *sql.Tx, _ string) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT `+pgHorizon+` - 1`).Scan(&seq)
+	return seq, err
+}
 
 // clock_timestamp(), not now(): the time of the statement, not of the
 // transaction's start.

@@ -160,8 +160,8 @@ func untilNextDay(now time.Time) time.Duration {
 func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Event) (jobs.Job, jobs.Event, error) {
 	j.Seq++
 	j.Terminal = j.Status.Terminal()
-	var userSeq int64
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`UPDATE aijobs_users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq`), j.UserID).Scan(&userSeq); err != nil {
+	userSeq, err := s.d.nextUserSeq(ctx, tx, j.UserID)
+	if err != nil {
 		return j, *ev, fmt.Errorf("next user seq: %w", err)
 	}
 	ev.JobID, ev.UserID, ev.Seq, ev.UserSeq = j.ID, j.UserID, j.Seq, userSeq
@@ -281,9 +281,19 @@ func (s *Store) Events(ctx context.Context, jobID string, after int64, limit int
 	return s.queryEvents(ctx, `SELECT user_id, user_seq, data FROM aijobs_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, jobID, after, limit)
 }
 
-// UserEvents implements jobs.Store.
+// UserEvents implements jobs.Store. It hands out only the events no later
+// commit can come before (dialect.userSeqVisible).
 func (s *Store) UserEvents(ctx context.Context, userID string, after int64, limit int) ([]jobs.Event, error) {
-	return s.queryEvents(ctx, `SELECT user_id, user_seq, data FROM aijobs_events WHERE user_id = ? AND user_seq > ? ORDER BY user_seq LIMIT ?`, userID, after, limit)
+	return s.queryEvents(ctx, `SELECT user_id, user_seq, data FROM aijobs_events WHERE user_id = ? AND user_seq > ?`+s.visible()+` ORDER BY user_seq LIMIT ?`, userID, after, limit)
+}
+
+// visible is the condition " AND …" that keeps a read of a user's events to
+// those it may hand out (dialect.userSeqVisible), or "".
+func (s *Store) visible() string {
+	if c := s.d.userSeqVisible(); c != "" {
+		return " AND " + c
+	}
+	return ""
 }
 
 func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.Event, error) {
@@ -312,8 +322,9 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.
 	return out, wrap(rows.Err(), "read events")
 }
 
-// UserView implements jobs.Store. Both reads see one snapshot of the
-// database, so the unfinished jobs are exactly as of the newest user seq.
+// UserView implements jobs.Store. The reads see one snapshot of the
+// database, so the unfinished jobs reflect at least every event up to the
+// newest user seq (on PostgreSQL also some after it: see jobs.UserView).
 func (s *Store) UserView(ctx context.Context, userID string, limit int) (jobs.UserView, error) {
 	var v jobs.UserView
 	tx, err := s.r.BeginTx(ctx, s.d.snapshotRead())
@@ -321,11 +332,12 @@ func (s *Store) UserView(ctx context.Context, userID string, limit int) (jobs.Us
 		return v, wrap(err, "begin user view")
 	}
 	defer tx.Rollback()
+	if v.Newest, err = s.d.newestUserSeq(ctx, tx, userID); err != nil {
+		return v, wrap(err, "read user's newest event")
+	}
 	var oldest sql.NullInt64
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT (SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?), event_seq FROM aijobs_users WHERE id = ?`), userID, userID).
-		Scan(&oldest, &v.Newest)
-	if err != nil {
-		return v, wrap(err, "read user event range")
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?`+s.visible()), userID).Scan(&oldest); err != nil {
+		return v, wrap(err, "read user's oldest event")
 	}
 	v.Oldest = v.Newest + 1
 	if oldest.Valid {

@@ -742,6 +742,7 @@ export interface components {
         Event: {
             job_id: string;
             seq: number;
+            /** @description Position in the user's event stream (/api/v1/events): increasing, not consecutive. */
             user_seq?: number;
             /** @enum {string} */
             type: "snapshot" | "resync" | "status" | "progress" | "output" | "completed" | "failed" | "cancelled";
