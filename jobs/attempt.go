@@ -220,13 +220,15 @@ func (s *Service) Input(ctx context.Context, jobID string) (input, userKey strin
 	return input, string(key), err
 }
 
-// UsageOf returns the usage and quota of a job's user, for usage_info.
+// UsageOf returns the requests used and the quota of a job's user, for
+// usage_info: Usage without the tokens, which every completion would
+// otherwise sum over all the user's jobs of the day.
 func (s *Service) UsageOf(ctx context.Context, userID string) (Usage, error) {
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
 		return Usage{}, err
 	}
-	return s.Usage(ctx, u)
+	return s.usage(ctx, u, s.store.Requests)
 }
 
 // Follow subscribes to one job's events; the worker uses it to hear about a

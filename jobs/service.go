@@ -312,8 +312,13 @@ func (s *Service) Cancel(ctx context.Context, userID, jobID string) (Job, error)
 
 // Usage returns the user's usage for the current UTC day.
 func (s *Service) Usage(ctx context.Context, u User) (Usage, error) {
+	return s.usage(ctx, u, s.store.Usage)
+}
+
+// usage returns the user's usage for the current UTC day as read reads it.
+func (s *Service) usage(ctx context.Context, u User, read func(ctx context.Context, userID, day string) (Usage, error)) (Usage, error) {
 	now := s.cfg.Now().UTC()
-	usage, err := s.store.Usage(ctx, u.ID, day(now))
+	usage, err := read(ctx, u.ID, day(now))
 	if err != nil {
 		return Usage{}, err
 	}

@@ -99,6 +99,9 @@ type Store interface {
 	// tokens summed over the jobs submitted that day (every attempt's
 	// tokens are on its job's row).
 	Usage(ctx context.Context, userID, day string) (Usage, error)
+	// Requests reads the requests counted on the user's day, without the
+	// tokens (whose sum reads every job of the day).
+	Requests(ctx context.Context, userID, day string) (Usage, error)
 	// UserByID reads one user.
 	UserByID(ctx context.Context, id string) (User, error)
 	// DeleteExpired deletes up to limit finished jobs whose expires_at has

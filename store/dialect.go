@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // dialect holds everything that differs between SQLite and PostgreSQL.
@@ -80,7 +81,9 @@ func (sqliteDialect) newestUserSeq(ctx context.Context, tx *sql.Tx, userID strin
 	return seq, err
 }
 
-type postgresDialect struct{}
+type postgresDialect struct {
+	rebound *sync.Map // query → query with $n placeholders
+}
 
 // On PostgreSQL a counter on the user's row would make every event of the
 // user wait for the previous one's commit. The position is the writing
@@ -118,7 +121,18 @@ func (postgresDialect) snapshotRead() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }
 
-func (postgresDialect) rebind(q string) string {
+// rebind caches its answers: the store's queries are a fixed set, and the
+// hot paths ask for the same ones on every call.
+func (d postgresDialect) rebind(q string) string {
+	if r, ok := d.rebound.Load(q); ok {
+		return r.(string)
+	}
+	r := pgPlaceholders(q)
+	d.rebound.Store(q, r)
+	return r
+}
+
+func pgPlaceholders(q string) string {
 	var b strings.Builder
 	n := 0
 	for _, c := range q {

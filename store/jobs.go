@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aijobs/aijobs/jobs"
@@ -85,9 +86,6 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 			return jobs.Job{}, nil, err
 		}
 	}
-	if err := s.countRequest(ctx, tx, nj); err != nil {
-		return jobs.Job{}, nil, err
-	}
 	j := nj.Job
 	var requestKey any
 	if nj.RequestKey != "" {
@@ -107,9 +105,15 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if err != nil {
 		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, status, progress, seq, attempt, input, user_key, request_key, body_hash, created_at, expires_at, river_id, fair_tag, webhook)
-		VALUES (?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		j.ID, j.UserID, string(j.Status), nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), j.ExpiresAt.UnixMicro(), nullInt(riverID), nullInt(tag), webhook)
+	first := nj.First
+	if err := s.stamp(ctx, tx, &j, &first); err != nil {
+		return jobs.Job{}, nil, err
+	}
+	// The row is written as of its first event, in one statement.
+	cols, args := stateColumns(j)
+	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, input, user_key, request_key, body_hash, created_at, river_id, fair_tag, webhook, `+strings.Join(cols, ", ")+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+strings.Repeat(", ?", len(args))+`)`),
+		append([]any{j.ID, j.UserID, nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), nullInt(riverID), nullInt(tag), webhook}, args...)...)
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
@@ -118,9 +122,12 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 			return jobs.Job{}, nil, err
 		}
 	}
-	first := nj.First
-	j, first, err = s.appendEvent(ctx, tx, j, &first)
-	if err != nil {
+	if err := s.record(ctx, tx, j, first); err != nil {
+		return jobs.Job{}, nil, err
+	}
+	// Last, so that the user's row of the day is locked only for the commit:
+	// every submit of the user takes it.
+	if err := s.countRequest(ctx, tx, nj); err != nil {
 		return jobs.Job{}, nil, err
 	}
 	return j, &first, tx.Commit()
@@ -155,21 +162,23 @@ func untilNextDay(now time.Time) time.Duration {
 	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now)
 }
 
-// appendEvent stores job j with ev applied: the next seq and user seq, the
-// job row and the event row. j must be locked by the transaction.
-func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Event) (jobs.Job, jobs.Event, error) {
+// stamp gives ev, the change just made to j, its place: the job's next seq
+// and the user's next user seq.
+func (s *Store) stamp(ctx context.Context, tx *sql.Tx, j *jobs.Job, ev *jobs.Event) error {
 	j.Seq++
 	j.Terminal = j.Status.Terminal()
 	userSeq, err := s.d.nextUserSeq(ctx, tx, j.UserID)
 	if err != nil {
-		return j, *ev, fmt.Errorf("next user seq: %w", err)
+		return fmt.Errorf("next user seq: %w", err)
 	}
 	ev.JobID, ev.UserID, ev.Seq, ev.UserSeq = j.ID, j.UserID, j.Seq, userSeq
 	ev.Terminal = ev.Type.Terminal()
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return j, *ev, fmt.Errorf("encode event: %w", err)
-	}
+	return nil
+}
+
+// stateColumns lists the columns of a job that its events change, and
+// their values for j.
+func stateColumns(j jobs.Job) (cols []string, args []any) {
 	var result, errCode, errMsg any
 	if j.Result != nil {
 		result = string(j.Result)
@@ -177,28 +186,34 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *job
 	if j.Error != nil {
 		errCode, errMsg = j.Error.Code, j.Error.Message
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET status = ?, progress = ?, seq = ?, intent = ?, attempt = ?, result = ?,
-		error_code = ?, error_message = ?, retry_at = ?, tokens_in = ?, tokens_out = ?, started_at = ?, finished_at = ?, expires_at = ?, node = ?,
-		reason = ?, waiting_since = ? WHERE id = ?`),
-		string(j.Status), j.Progress, j.Seq, string(j.Intent), j.Attempt, result, errCode, errMsg, nullMicros(j.RetryAt),
-		j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), nullString(j.Node),
-		nullString(j.Reason), nullMicros(j.WaitingSince), j.ID)
+	return []string{"status", "progress", "seq", "intent", "attempt", "result", "error_code", "error_message", "retry_at", "tokens_in", "tokens_out",
+			"started_at", "finished_at", "expires_at", "node", "reason", "waiting_since"},
+		[]any{string(j.Status), j.Progress, j.Seq, string(j.Intent), j.Attempt, result, errCode, errMsg, nullMicros(j.RetryAt),
+			j.TokensIn, j.TokensOut, nullMicros(j.StartedAt), nullMicros(j.FinishedAt), j.ExpiresAt.UnixMicro(), nullString(j.Node),
+			nullString(j.Reason), nullMicros(j.WaitingSince)}
+}
+
+// record writes what follows from event ev of job j, whose row is already
+// as of ev: the event itself, the end of a terminal job's sealed key and
+// the webhook delivery.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev jobs.Event) error {
+	data, err := json.Marshal(ev)
 	if err != nil {
-		return j, *ev, fmt.Errorf("update job: %w", err)
+		return fmt.Errorf("encode event: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, ?, ?, ?)`),
-		j.ID, j.Seq, j.UserID, userSeq, string(ev.Type), string(data)); err != nil {
-		return j, *ev, fmt.Errorf("insert event: %w", err)
+		j.ID, j.Seq, j.UserID, ev.UserSeq, string(ev.Type), string(data)); err != nil {
+		return fmt.Errorf("insert event: %w", err)
 	}
 	if j.Terminal {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_sealed_keys WHERE job_id = ?`), j.ID); err != nil {
-			return j, *ev, fmt.Errorf("delete sealed key: %w", err)
+			return fmt.Errorf("delete sealed key: %w", err)
 		}
 	}
-	if err := s.addDelivery(ctx, tx, j, *ev); err != nil {
-		return j, *ev, fmt.Errorf("queue webhook delivery: %w", err)
+	if err := s.addDelivery(ctx, tx, j, ev); err != nil {
+		return fmt.Errorf("queue webhook delivery: %w", err)
 	}
-	return j, *ev, nil
+	return nil
 }
 
 // Update implements jobs.Store.
@@ -216,11 +231,17 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs
 	if err != nil {
 		return j, jobs.Event{}, err
 	}
-	j, e, err := s.appendEvent(ctx, tx, j, ev)
-	if err != nil {
+	if err := s.stamp(ctx, tx, &j, ev); err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
 	}
-	return j, e, wrap(tx.Commit(), "commit update of job "+id)
+	cols, args := stateColumns(j)
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET `+strings.Join(cols, " = ?, ")+` = ? WHERE id = ?`), append(args, j.ID)...); err != nil {
+		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
+	}
+	if err := s.record(ctx, tx, j, *ev); err != nil {
+		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
+	}
+	return j, *ev, wrap(tx.Commit(), "commit update of job "+id)
 }
 
 // Job implements jobs.Store.
@@ -371,13 +392,22 @@ func (s *Store) Input(ctx context.Context, jobID string) (string, []byte, error)
 	return input, key, nil
 }
 
-// Usage implements jobs.Store.
-func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, error) {
+// Requests implements jobs.Store.
+func (s *Store) Requests(ctx context.Context, userID, day string) (jobs.Usage, error) {
 	var u jobs.Usage
 	err := s.queryRow(ctx, `SELECT requests, user_key_requests FROM aijobs_usage WHERE user_id = ? AND day = ?`, userID, day).
 		Scan(&u.RequestsUsed, &u.UserKeyRequests)
 	if err != nil && err != sql.ErrNoRows {
 		return u, wrap(err, "read usage")
+	}
+	return u, nil
+}
+
+// Usage implements jobs.Store.
+func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, error) {
+	u, err := s.Requests(ctx, userID, day)
+	if err != nil {
+		return u, err
 	}
 	start, err := time.Parse(time.DateOnly, day)
 	if err != nil {

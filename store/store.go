@@ -117,7 +117,7 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 	}
 	c := newCalls()
 	db := sql.OpenDB(connector{Connector: stdlib.GetPoolConnector(pool), calls: c, writer: true})
-	return &Store{w: db, r: db, pool: pool, d: postgresDialect{}, calls: c}, nil
+	return &Store{w: db, r: db, pool: pool, d: postgresDialect{rebound: new(sync.Map)}, calls: c}, nil
 }
 
 // SetEnqueuer sets the function that inserts the River job of a new aijobs

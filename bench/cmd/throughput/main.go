@@ -63,6 +63,7 @@ var (
 	users     = flag.Int("users", 500, "users submitting (the submit limit is 10/s, burst 20, per user)")
 	subs      = flag.Int("submitters", 64, "concurrent submit requests")
 	workers   = flag.Int("workers", 50, "workers (aijobs --workers, River MaxWorkers)")
+	rate      = flag.Float64("submit-rate", 0, "aijobs --submit-rate and --submit-burst, for few users (0: the server's default, 10/s, burst 20)")
 	rounds    = flag.Int("rounds", 2, "rounds")
 	runTimout = flag.Duration("timeout", 5*time.Minute, "give up on one run after")
 	profBin   = flag.String("profbin", "", "run aijobs as this profserve binary and write a CPU profile of each run into -work")
@@ -183,6 +184,10 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	us, err := benchutil.MakeUsers(ctx, url, "tp", *users, int64(*n))
 	benchutil.Check(err)
 	args := []string{"--offline-chunk-delay", "0", "--workers", strconv.Itoa(*workers), "--max-streams", "1000"}
+	if *rate > 0 {
+		r := strconv.FormatFloat(*rate, 'f', -1, 64)
+		args = append(args, "--submit-rate", r, "--submit-burst", r)
+	}
 	if pg != nil {
 		args = append(args, "--database-url", url)
 	}
