@@ -27,10 +27,13 @@ type dialect interface {
 	// nowMicros is an SQL expression: the database's clock in unix
 	// microseconds, BIGINT.
 	nowMicros() string
-	// nextUserSeq is the user seq of the event the transaction tx is about
-	// to write for the user: greater than every user seq of the user's
-	// events that a reader may already have seen.
-	nextUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error)
+	// userSeq is the SQL expression of the user seq of the event the
+	// transaction is about to write for userID, and its arguments: greater
+	// than every user seq of the user's events that a reader may already
+	// have seen. Once the event is written with it, wrote runs.
+	userSeq(userID string) (expr string, args []any)
+	// wrote follows the insert of the user's event at user seq seq.
+	wrote(ctx context.Context, tx *sql.Tx, userID string, seq int64) error
 	// userSeqVisible is an SQL condition on aijobs_events.user_seq ("" for
 	// none): the events a reader may hand out in user seq order, those
 	// before which no event can still be committed.
@@ -67,10 +70,13 @@ func (sqliteDialect) nowMicros() string {
 
 // SQLite has one writer at a time, so a counter on the user's row costs no
 // one a wait and hands out the user's positions in commit order.
-func (sqliteDialect) nextUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error) {
-	var seq int64
-	err := tx.QueryRowContext(ctx, `UPDATE aijobs_users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq`, userID).Scan(&seq)
-	return seq, err
+func (sqliteDialect) userSeq(userID string) (string, []any) {
+	return `(SELECT event_seq + 1 FROM aijobs_users WHERE id = ?)`, []any{userID}
+}
+
+func (sqliteDialect) wrote(ctx context.Context, tx *sql.Tx, userID string, seq int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE aijobs_users SET event_seq = ? WHERE id = ?`, seq, userID)
+	return err
 }
 
 func (sqliteDialect) userSeqVisible() string { return "" }
@@ -86,17 +92,17 @@ type postgresDialect struct {
 }
 
 // On PostgreSQL a counter on the user's row would make every event of the
-// user wait for the previous one's commit. The position is the writing
+// user wait for the previous one's commit (userSeq, wrote). The position is the writing
 // transaction's id instead (plus aijobs_event_clock's shift, see migration
 // 0007): unique, since a transaction writes one event, and taken without a
 // lock. Transactions commit out of id order, so readers stop below the
 // oldest transaction still running (userSeqVisible): past that point no
 // event can still appear below a position a reader handed out.
-func (postgresDialect) nextUserSeq(ctx context.Context, tx *sql.Tx, _ string) (int64, error) {
-	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text::bigint + shift FROM aijobs_event_clock`).Scan(&seq)
-	return seq, err
+func (postgresDialect) userSeq(string) (string, []any) {
+	return `pg_current_xact_id()::text::bigint + (SELECT shift FROM aijobs_event_clock)`, nil
 }
+
+func (postgresDialect) wrote(context.Context, *sql.Tx, string, int64) error { return nil }
 
 // pgHorizon is the lowest position a transaction still running may write.
 const pgHorizon = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT shift FROM aijobs_event_clock)`

@@ -106,9 +106,7 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 		return jobs.Job{}, nil, fmt.Errorf("enqueue: %w", err)
 	}
 	first := nj.First
-	if err := s.stamp(ctx, tx, &j, &first); err != nil {
-		return jobs.Job{}, nil, err
-	}
+	stamp(&j, &first)
 	// The row is written as of its first event, in one statement.
 	cols, args := stateColumns(j)
 	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, input, user_key, request_key, body_hash, created_at, river_id, fair_tag, webhook, `+strings.Join(cols, ", ")+`)
@@ -122,7 +120,7 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 			return jobs.Job{}, nil, err
 		}
 	}
-	if err := s.record(ctx, tx, j, first); err != nil {
+	if err := s.record(ctx, tx, j, &first); err != nil {
 		return jobs.Job{}, nil, err
 	}
 	// Last, so that the user's row of the day is locked only for the commit:
@@ -162,18 +160,13 @@ func untilNextDay(now time.Time) time.Duration {
 	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now)
 }
 
-// stamp gives ev, the change just made to j, its place: the job's next seq
-// and the user's next user seq.
-func (s *Store) stamp(ctx context.Context, tx *sql.Tx, j *jobs.Job, ev *jobs.Event) error {
+// stamp gives ev, the change just made to j, the job's next seq (record
+// gives it its user seq).
+func stamp(j *jobs.Job, ev *jobs.Event) {
 	j.Seq++
 	j.Terminal = j.Status.Terminal()
-	userSeq, err := s.d.nextUserSeq(ctx, tx, j.UserID)
-	if err != nil {
-		return fmt.Errorf("next user seq: %w", err)
-	}
-	ev.JobID, ev.UserID, ev.Seq, ev.UserSeq = j.ID, j.UserID, j.Seq, userSeq
+	ev.JobID, ev.UserID, ev.Seq = j.ID, j.UserID, j.Seq
 	ev.Terminal = ev.Type.Terminal()
-	return nil
 }
 
 // stateColumns lists the columns of a job that its events change, and
@@ -194,23 +187,30 @@ func stateColumns(j jobs.Job) (cols []string, args []any) {
 }
 
 // record writes what follows from event ev of job j, whose row is already
-// as of ev: the event itself, the end of a terminal job's sealed key and
-// the webhook delivery.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev jobs.Event) error {
+// as of ev: the event itself, at the user's next user seq (set in ev), the
+// end of a terminal job's sealed key and the webhook delivery.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Event) error {
+	// The stored data has no user seq: the column is the truth, and it is
+	// only known once the row is written.
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, ?, ?, ?)`),
-		j.ID, j.Seq, j.UserID, ev.UserSeq, string(ev.Type), string(data)); err != nil {
+	seq, seqArgs := s.d.userSeq(j.UserID)
+	args := append(append([]any{j.ID, j.Seq, j.UserID}, seqArgs...), string(ev.Type), string(data))
+	if err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, `+seq+`, ?, ?) RETURNING user_seq`),
+		args...).Scan(&ev.UserSeq); err != nil {
 		return fmt.Errorf("insert event: %w", err)
+	}
+	if err := s.d.wrote(ctx, tx, j.UserID, ev.UserSeq); err != nil {
+		return fmt.Errorf("count the user's event: %w", err)
 	}
 	if j.Terminal {
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_sealed_keys WHERE job_id = ?`), j.ID); err != nil {
 			return fmt.Errorf("delete sealed key: %w", err)
 		}
 	}
-	if err := s.addDelivery(ctx, tx, j, ev); err != nil {
+	if err := s.addDelivery(ctx, tx, j, *ev); err != nil {
 		return fmt.Errorf("queue webhook delivery: %w", err)
 	}
 	return nil
@@ -231,14 +231,12 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs
 	if err != nil {
 		return j, jobs.Event{}, err
 	}
-	if err := s.stamp(ctx, tx, &j, ev); err != nil {
-		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
-	}
+	stamp(&j, ev)
 	cols, args := stateColumns(j)
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET `+strings.Join(cols, " = ?, ")+` = ? WHERE id = ?`), append(args, j.ID)...); err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
 	}
-	if err := s.record(ctx, tx, j, *ev); err != nil {
+	if err := s.record(ctx, tx, j, ev); err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
 	}
 	return j, *ev, wrap(tx.Commit(), "commit update of job "+id)
