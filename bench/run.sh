@@ -3,7 +3,7 @@
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
 #   bench/run.sh                       # everything, 2 rounds each (about 35 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -56,8 +56,11 @@ run() { # name timeout command…
 for b in $ONLY; do
 	case $b in
 	poll) run poll 15m ./poll -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $POLL $PROF ;;
-	throughput-sqlite) run throughput-sqlite 30m ./throughput -db sqlite -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP $TPPROF ;;
-	throughput-postgres) run throughput-postgres 30m ./throughput -db postgres -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP ;;
+	throughput-sqlite | throughput-postgres) # many users: 500 backend tokens
+		run "$b" 30m ./throughput -db "${b#throughput-}" -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP -submitters 32 -workers 100 $TPPROF ;;
+	throughput-sqlite-1user | throughput-postgres-1user) # one backend token for every submit
+		db=${b#throughput-}; db=${db%-1user}
+		run "$b" 30m ./throughput -db "$db" -aijobs ./aijobs -bareriver ./bareriver -work "$WORK" -rounds "$ROUNDS" $TP -submitters 32 -workers 100 -users 1 -submit-rate 100000 ;;
 	latency) run latency 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT ;;
 	latency-burst) run latency-burst 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT -spread 0 ;;
 	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
