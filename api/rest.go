@@ -133,7 +133,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		}
 		since = n
 	}
-	var job jobs.Job
+	var snap *jobs.Snapshot
 	if wait > 0 && since >= 0 {
 		// A long-poll holds a connection: it takes one of the user's
 		// stream slots until it answers (or the client goes).
@@ -145,7 +145,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		// It ends early, with a 401, when u's credential is revoked or
 		// expires meanwhile.
 		ctx, unhold := s.auth.Hold(r.Context(), u)
-		job, err = s.svc.Wait(ctx, u.ID, id, since, wait)
+		snap, err = s.svc.Wait(ctx, u.ID, id, since, wait)
 		if ended := auth.Ended(ctx); ended != nil {
 			err = ended
 		}
@@ -154,25 +154,54 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
-		job, err = s.svc.Get(r.Context(), u.ID, id)
+		snap, err = s.svc.Snapshot(r.Context(), u.ID, id)
 	}
 	if err != nil {
 		return err
 	}
-	etag := `"` + strconv.FormatInt(job.Seq, 10) + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "private, no-cache")
+	job := &snap.Job
+	h := w.Header()
+	h["Etag"] = []string{`"` + strconv.FormatInt(job.Seq, 10) + `"`}
+	h["Cache-Control"] = []string{"private, no-cache"}
 	if !job.Terminal {
-		w.Header().Set("X-Poll-Interval", strconv.Itoa(int(s.cfg.PollInterval/time.Second)))
+		h["X-Poll-Interval"] = []string{strconv.Itoa(int(s.cfg.PollInterval / time.Second))}
 	}
 	if etagMatch(inm, job.Seq) {
 		s.obs.NotModified(wait > 0 && since >= 0)
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	w.Header().Set("Content-Type", "application/json")
+	tok, _ := s.auth.StreamToken(u, job.ID)
+	body, err := viewJSON(snap, tok)
+	if err != nil {
+		return err
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(s.view(u, job))
+	_, err = w.Write(body)
+	return err
+}
+
+// viewJSON is the encoding of jobView{snap.Job, tok}, with a newline as
+// json.Encoder writes it, built from the snapshot's shared encoding.
+func viewJSON(snap *jobs.Snapshot, tok string) ([]byte, error) {
+	enc, err := snap.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if tok == "" {
+		return append(enc[:len(enc):len(enc)], '\n'), nil
+	}
+	quoted, err := json.Marshal(tok)
+	if err != nil {
+		return nil, fmt.Errorf("encode stream token: %w", err)
+	}
+	b := make([]byte, 0, len(enc)+len(quoted)+len(`,"stream_token":}`)+1)
+	b = append(b, enc[:len(enc)-1]...) // without its closing brace
+	b = append(b, `,"stream_token":`...)
+	b = append(b, quoted...)
+	return append(b, "}\n"...), nil
 }
 
 // parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".
