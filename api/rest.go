@@ -172,36 +172,40 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	tok, _ := s.auth.StreamToken(u, job.ID)
-	body, err := viewJSON(snap, tok)
+	head, tail, err := viewJSON(snap, tok)
 	if err != nil {
 		return err
 	}
 	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = []string{strconv.Itoa(len(head) + len(tail))}
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(body)
+	if _, err = w.Write(head); err == nil {
+		_, err = w.Write(tail)
+	}
 	return err
 }
 
-// viewJSON is the encoding of jobView{snap.Job, tok}, with a newline as
-// json.Encoder writes it, built from the snapshot's shared encoding.
-func viewJSON(snap *jobs.Snapshot, tok string) ([]byte, error) {
+// viewJSON is the encoding of jobView{snap.Job, tok} with a newline, as
+// json.Encoder writes it, in two parts: head, the snapshot's shared
+// encoding (not to be modified) up to its closing brace, and tail, the
+// rest.
+func viewJSON(snap *jobs.Snapshot, tok string) (head, tail []byte, err error) {
 	enc, err := snap.JSON()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	head = enc[:len(enc)-1]
 	if tok == "" {
-		return append(enc[:len(enc):len(enc)], '\n'), nil
+		return head, []byte("}\n"), nil
 	}
 	quoted, err := json.Marshal(tok)
 	if err != nil {
-		return nil, fmt.Errorf("encode stream token: %w", err)
+		return nil, nil, fmt.Errorf("encode stream token: %w", err)
 	}
-	b := make([]byte, 0, len(enc)+len(quoted)+len(`,"stream_token":}`)+1)
-	b = append(b, enc[:len(enc)-1]...) // without its closing brace
-	b = append(b, `,"stream_token":`...)
-	b = append(b, quoted...)
-	return append(b, "}\n"...), nil
+	tail = make([]byte, 0, len(`,"stream_token":}`)+len(quoted)+1)
+	tail = append(tail, `,"stream_token":`...)
+	tail = append(tail, quoted...)
+	return head, append(tail, "}\n"...), nil
 }
 
 // parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".
