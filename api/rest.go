@@ -198,14 +198,27 @@ func viewJSON(snap *jobs.Snapshot, tok string) (head, tail []byte, err error) {
 	if tok == "" {
 		return head, []byte("}\n"), nil
 	}
-	quoted, err := json.Marshal(tok)
-	if err != nil {
+	tail = make([]byte, 0, len(`,"stream_token":""}`)+len(tok)+1)
+	tail = append(tail, `,"stream_token":`...)
+	if tail, err = appendJSONString(tail, tok); err != nil {
 		return nil, nil, fmt.Errorf("encode stream token: %w", err)
 	}
-	tail = make([]byte, 0, len(`,"stream_token":}`)+len(quoted)+1)
-	tail = append(tail, `,"stream_token":`...)
-	tail = append(tail, quoted...)
 	return head, append(tail, "}\n"...), nil
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+// A stream token is base64url with a prefix: it needs no escaping, so the
+// common case costs no encoder.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, err := json.Marshal(s)
+			return append(b, quoted...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }
 
 // parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".

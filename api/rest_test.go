@@ -15,7 +15,7 @@ func TestViewJSONIsTheEncodedView(t *testing.T) {
 	now := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
 	j := jobs.Job{Job: jobtype.Job{ID: "job_x", Status: jobs.StatusCompleted, Terminal: true, Progress: 100, Seq: 9,
 		Result: json.RawMessage(`{"text": "<b>&</b>"}`), CreatedAt: now, FinishedAt: &now, ExpiresAt: now}, UserID: "u"}
-	for _, tok := range []string{"", "st_abc.def"} {
+	for _, tok := range []string{"", "st_abc.def", "needs \"escaping\" <&> \u2028 é"} {
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(jobView{Job: j, StreamToken: tok}); err != nil {
 			t.Fatal(err)
