@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"container/list"
 	"encoding/json"
 	"fmt"
@@ -84,8 +85,8 @@ type liveEntry struct {
 	at   time.Time
 }
 
-func newLive(max int, ttl time.Duration) *live {
-	return &live{max: max, ttl: ttl, trusted: true, byID: map[string]*list.Element{}, lru: list.New()}
+func newLive(maxJobs int, ttl time.Duration) *live {
+	return &live{max: cmp.Or(max(maxJobs, 0), 1), ttl: ttl, trusted: true, byID: map[string]*list.Element{}, lru: list.New()}
 }
 
 // get returns the job's snapshot if it is held, trusted and fresh at now.
