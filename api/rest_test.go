@@ -2,7 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -30,5 +33,55 @@ func TestViewJSONIsTheEncodedView(t *testing.T) {
 				t.Fatalf("token %q:\n got %s\nwant %s", tok, got, want.String())
 			}
 		}
+	}
+}
+
+// poll GETs a job over HTTP with tok and extra headers.
+func (e *cableEnv) poll(tok, id string, header ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.hs.URL+"/api/v1/jobs/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.hs.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func TestPollOfRunningJob(t *testing.T) {
+	t.Parallel()
+	e := newCableEnv(t, Config{})
+	u, tok := e.user("hal")
+	_, otherTok := e.user("eve")
+	j := e.submit(u)
+	ctx := context.Background()
+	if _, err := e.svc.Start(ctx, j.ID, 1, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.poll(tok, j.ID)
+	var got jobView
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 || got.Status != jobs.StatusWorking || got.StreamToken == "" {
+		t.Fatalf("poll: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	etag := resp.Header.Get("ETag")
+	if resp, _ := e.poll(tok, j.ID, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("poll with its ETag: %d, want 304", resp.StatusCode)
+	}
+	if resp, body := e.poll(otherTok, j.ID); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another user's poll of a held job: %d %s, want 404", resp.StatusCode, body)
+	}
+	// A change committed here shows at once, with a new ETag.
+	next, err := e.svc.Report(ctx, j.ID, 1, jobs.IntentGeneral, "text", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.poll(tok, j.ID, "If-None-Match", etag)
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 || got.Seq != next.Seq || got.Progress != 50 {
+		t.Fatalf("poll after a change: %d %s, want seq %d progress 50", resp.StatusCode, body, next.Seq)
 	}
 }
