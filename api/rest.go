@@ -133,7 +133,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		}
 		since = n
 	}
-	var job jobs.Job
+	var snap *jobs.Snapshot
 	if wait > 0 && since >= 0 {
 		// A long-poll holds a connection: it takes one of the user's
 		// stream slots until it answers (or the client goes).
@@ -145,7 +145,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 		// It ends early, with a 401, when u's credential is revoked or
 		// expires meanwhile.
 		ctx, unhold := s.auth.Hold(r.Context(), u)
-		job, err = s.svc.Wait(ctx, u.ID, id, since, wait)
+		snap, err = s.svc.Wait(ctx, u.ID, id, since, wait)
 		if ended := auth.Ended(ctx); ended != nil {
 			err = ended
 		}
@@ -154,25 +154,71 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
-		job, err = s.svc.Get(r.Context(), u.ID, id)
+		snap, err = s.svc.Snapshot(r.Context(), u.ID, id)
 	}
 	if err != nil {
 		return err
 	}
-	etag := `"` + strconv.FormatInt(job.Seq, 10) + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "private, no-cache")
+	job := &snap.Job
+	h := w.Header()
+	h["Etag"] = []string{`"` + strconv.FormatInt(job.Seq, 10) + `"`}
+	h["Cache-Control"] = []string{"private, no-cache"}
 	if !job.Terminal {
-		w.Header().Set("X-Poll-Interval", strconv.Itoa(int(s.cfg.PollInterval/time.Second)))
+		h["X-Poll-Interval"] = []string{strconv.Itoa(int(s.cfg.PollInterval / time.Second))}
 	}
 	if etagMatch(inm, job.Seq) {
 		s.obs.NotModified(wait > 0 && since >= 0)
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	w.Header().Set("Content-Type", "application/json")
+	tok, _ := s.auth.StreamToken(u, job.ID)
+	head, tail, err := viewJSON(snap, tok)
+	if err != nil {
+		return err
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(head) + len(tail))}
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(s.view(u, job))
+	if _, err = w.Write(head); err == nil {
+		_, err = w.Write(tail)
+	}
+	return err
+}
+
+// viewJSON is the encoding of jobView{snap.Job, tok} with a newline, as
+// json.Encoder writes it, in two parts: head, the snapshot's shared
+// encoding (not to be modified) up to its closing brace, and tail, the
+// rest.
+func viewJSON(snap *jobs.Snapshot, tok string) (head, tail []byte, err error) {
+	enc, err := snap.JSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	head = enc[:len(enc)-1]
+	if tok == "" {
+		return head, []byte("}\n"), nil
+	}
+	tail = make([]byte, 0, len(`,"stream_token":""}`)+len(tok)+1)
+	tail = append(tail, `,"stream_token":`...)
+	if tail, err = appendJSONString(tail, tok); err != nil {
+		return nil, nil, fmt.Errorf("encode stream token: %w", err)
+	}
+	return head, append(tail, "}\n"...), nil
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+// A stream token is base64url with a prefix: it needs no escaping, so the
+// common case costs no encoder.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, err := json.Marshal(s)
+			return append(b, quoted...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }
 
 // parseETag reads the seq out of an If-None-Match of the form "7" or W/"7".

@@ -176,6 +176,9 @@ type Service struct {
 	// touch are the tokens used since the last write of last_used_at that
 	// need one, with when. Guarded by mu.
 	touch map[string]time.Time
+	// streamTokens are the stream tokens minted, by scope and expiry.
+	// Guarded by mu.
+	streamTokens map[streamKey]string
 }
 
 // cached is one looked-up credential.
@@ -197,7 +200,7 @@ type hold struct {
 func New(st Store, cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	return &Service{st: st, cfg: cfg, log: cfg.Logger, cache: map[string]cached{},
-		holds: map[string]map[*hold]struct{}{}, touch: map[string]time.Time{}}
+		holds: map[string]map[*hold]struct{}{}, touch: map[string]time.Time{}, streamTokens: map[streamKey]string{}}
 }
 
 // Errors of authentication. Each is a 401 with code "unauthorized" (they

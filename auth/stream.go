@@ -49,7 +49,29 @@ func (s *Service) StreamToken(p Principal, jobID string) (string, time.Time) {
 		}
 	}
 	scope := strings.Join([]string{streamScopeVersion, p.ID, jobID, p.Credential, strconv.FormatInt(credExp, 10)}, ":")
-	return s.cfg.Keys.SignStream(scope, exp), exp
+	key := streamKey{scope: scope, exp: exp.Unix()}
+	s.mu.Lock()
+	tok, ok := s.streamTokens[key]
+	s.mu.Unlock()
+	if !ok {
+		// A token is a function of its scope and expiry: one signature per
+		// window serves every poll of the job in it.
+		tok = s.cfg.Keys.SignStream(scope, exp)
+		s.mu.Lock()
+		if len(s.streamTokens) >= cacheSize {
+			clear(s.streamTokens)
+		}
+		s.streamTokens[key] = tok
+		s.mu.Unlock()
+	}
+	return tok, exp
+}
+
+// streamKey names one minted stream token: its scope and expiry (unix
+// seconds, as the token holds it).
+type streamKey struct {
+	scope string
+	exp   int64
 }
 
 // errBadStreamToken is a token in a URL that is not a valid stream token.

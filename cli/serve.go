@@ -189,7 +189,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		return err
 	}
 
-	broker, runBroker := newBroker(st, log)
+	broker, runBroker, linkLive := newBroker(st, log)
 	// One Registry per process; each part reports to it through its own
 	// small observer interface (see package metrics).
 	reg := metrics.New()
@@ -200,6 +200,7 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 		RequireUserKey: provider.NeedsKey() && !provider.HasServerKey(),
 		ValidKey:       ai.ValidKeyShape, CheckWebhookURL: targets.CheckURL,
 	})
+	linkLive(svc)
 	hooks, err := f.webhooks.new(st, keys, svc, targets, reg.Registerer(), log)
 	if err != nil {
 		return err
@@ -341,14 +342,15 @@ type broker interface {
 }
 
 // newBroker returns the hub, linked to other nodes through PostgreSQL when
-// the store is on PostgreSQL, and what runs it.
-func newBroker(st *store.Store, log *slog.Logger) (broker, func(context.Context) error) {
+// the store is on PostgreSQL, what runs it, and what links a Service's live
+// state to the other nodes' changes (call it before running).
+func newBroker(st *store.Store, log *slog.Logger) (broker, func(context.Context) error, func(jobs.LiveCache)) {
 	h := hub.New(0)
 	if !st.Postgres() {
-		return h, func(ctx context.Context) error { <-ctx.Done(); return nil }
+		return h, func(ctx context.Context) error { <-ctx.Done(); return nil }, func(jobs.LiveCache) {}
 	}
 	n := hub.NewNotifier(h, st.Pool(), st, log)
-	return n, n.Run
+	return n, n.Run, n.Keep
 }
 
 // ensureDemoUser creates the user "demo" on an empty database, saves its

@@ -42,6 +42,9 @@ type Notifier struct {
 
 	// FlushEvery is how often pending notifications are sent. 20 ms.
 	flushEvery time.Duration
+	// cache is told of other nodes' changes and of the listener's state;
+	// set by Keep before Run, then only read.
+	cache jobs.LiveCache
 
 	mu      sync.Mutex
 	pending map[string][2]int64 // job id → [first, last] seq; guarded by mu
@@ -57,8 +60,24 @@ var _ jobs.Broker = (*Notifier)(nil)
 // nodes to hear this one and the other way round.
 func NewNotifier(h *Hub, pool *pgxpool.Pool, log EventLog, lg *slog.Logger) *Notifier {
 	return &Notifier{hub: h, pool: pool, log: log, lg: lg, node: rand.Text()[:10], flushEvery: 20 * time.Millisecond,
-		pending: map[string][2]int64{}, userOf: map[string]string{}, seen: map[string]int64{}}
+		cache: noCache{}, pending: map[string][2]int64{}, userOf: map[string]string{}, seen: map[string]int64{}}
 }
+
+// Keep links c, a node's live state (jobs.Service), to the other nodes: it
+// is told of every change another node commits, before the change is
+// published here, and it is untrusted (Trust(false)) from now until the
+// listener is up and whenever the listener is lost, since changes made
+// meanwhile go unheard. Call it before Run.
+func (n *Notifier) Keep(c jobs.LiveCache) {
+	c.Trust(false)
+	n.cache = c
+}
+
+// noCache is the LiveCache of a Notifier that keeps none.
+type noCache struct{}
+
+func (noCache) Changed(string, int64) {}
+func (noCache) Trust(bool)            {}
 
 // Subscribe implements jobs.Broker.
 func (n *Notifier) Subscribe(userID, jobID string) jobs.Subscription {
@@ -169,6 +188,10 @@ func (n *Notifier) listen(ctx context.Context, catchUp bool) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
+	// Every change committed from now on is heard, and the live state
+	// holds nothing from before.
+	n.cache.Trust(true)
+	defer n.cache.Trust(false)
 	if catchUp {
 		n.catchUp(ctx)
 	}
@@ -196,6 +219,7 @@ func (n *Notifier) receive(ctx context.Context, note *pgconn.Notification) {
 		if err1 != nil || err2 != nil || to < from {
 			continue
 		}
+		n.cache.Changed(parts[0], to)
 		if !n.hub.hasSubscribers(parts[0], parts[1]) {
 			continue
 		}

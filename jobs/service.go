@@ -54,6 +54,15 @@ type Config struct {
 	// (the webhook package's Targets.CheckURL). Defaults to refusing every
 	// webhook.
 	CheckWebhookURL func(string) error
+	// LiveJobs bounds how many unfinished jobs this node keeps the latest
+	// snapshot of, to answer polls without a read. Defaults to
+	// DefaultLiveJobs (10,000).
+	LiveJobs int
+	// LiveFor is how long a kept snapshot of an unfinished job answers
+	// before it is read again, the bound on its staleness should another
+	// node's change go unheard (a lost notification, or nodes sharing an
+	// SQLite file without a notifier). Defaults to DefaultLiveFor (1 s).
+	LiveFor time.Duration
 }
 
 // Defaults of Config, also the defaults of `aijobs serve`'s flags.
@@ -65,6 +74,8 @@ const (
 func (c Config) withDefaults() Config {
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 	c.MaxInput = cmp.Or(c.MaxInput, DefaultMaxInput)
+	c.LiveJobs = cmp.Or(c.LiveJobs, DefaultLiveJobs)
+	c.LiveFor = cmp.Or(c.LiveFor, DefaultLiveFor)
 	if c.ValidKey == nil {
 		c.ValidKey = func(string) bool { return true }
 	}
@@ -86,10 +97,13 @@ type Service struct {
 	bodyKey []byte
 	cfg     Config
 
+	// live holds the latest snapshots of unfinished jobs (live.go).
+	live *live
+
 	mu sync.Mutex
 	// finished caches snapshots of terminal jobs, which never change again:
 	// a client polling a finished job costs no read. Guarded by mu.
-	finished map[string]Job
+	finished map[string]*Snapshot
 }
 
 // cacheSize bounds the cache; a full cache is simply emptied.
@@ -97,8 +111,9 @@ const cacheSize = 10000
 
 // NewService returns a Service on store, publishing to broker.
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
+	cfg = cfg.withDefaults()
 	return &Service{store: store, broker: broker, keys: keys, bodyKey: keys.Derive("aijobs request body v1"),
-		cfg: cfg.withDefaults(), finished: map[string]Job{}}
+		cfg: cfg, live: newLive(cfg.LiveJobs, cfg.LiveFor), finished: map[string]*Snapshot{}}
 }
 
 // SubmitRequest is a new AI request.
@@ -164,11 +179,13 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 	if req.UserKey != "" {
 		nj.SealedKey = s.keys.Seal([]byte(req.UserKey), id)
 	}
+	gen := s.live.generation()
 	job, first, err := s.store.Create(ctx, nj)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("submit: %w", err)
 	}
 	if first != nil {
+		s.keep(NewSnapshot(job), gen)
 		s.broker.Publish(*first)
 	}
 	return job, first != nil, nil
@@ -199,58 +216,86 @@ func (s *Service) webhook(req SubmitRequest) (*Webhook, error) {
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // Get returns the user's job; another user's job is ErrNotFound, and
-// costs what an unknown id costs: the cache of finished jobs answers only
-// their owner, and the store reads by id and owner in one query, so that
-// neither finds a row.
+// costs what an unknown id costs: the node's caches answer only the job's
+// owner, and the store reads by id and owner in one query, so that neither
+// finds a row.
 func (s *Service) Get(ctx context.Context, userID, jobID string) (Job, error) {
-	s.mu.Lock()
-	j, ok := s.finished[jobID]
-	s.mu.Unlock()
-	if ok && j.UserID == userID && s.cfg.Now().Before(j.ExpiresAt) {
-		return j, nil
-	}
-	j, err := s.store.UserJob(ctx, userID, jobID)
+	snap, err := s.Snapshot(ctx, userID, jobID)
 	if err != nil {
 		return Job{}, err
 	}
-	s.remember(j)
-	return j, nil
+	return snap.Job, nil
+}
+
+// Snapshot is Get sharing the node's snapshot, with its encoding: a
+// finished job, or an unfinished one whose latest version this node holds
+// (see Config.LiveJobs), costs no read.
+func (s *Service) Snapshot(ctx context.Context, userID, jobID string) (*Snapshot, error) {
+	if snap := s.cached(jobID); snap != nil && snap.Job.UserID == userID {
+		return snap, nil
+	}
+	gen := s.live.generation()
+	j, err := s.store.UserJob(ctx, userID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	snap := NewSnapshot(j)
+	s.keep(snap, gen)
+	return snap, nil
 }
 
 // Find returns a job whoever owns it, for the admin API: never answer a
 // user's request with it (Get checks the owner).
 func (s *Service) Find(ctx context.Context, jobID string) (Job, error) {
-	return s.job(ctx, jobID)
-}
-
-// job reads a job, from the cache of finished jobs when it is there.
-func (s *Service) job(ctx context.Context, jobID string) (Job, error) {
-	s.mu.Lock()
-	j, ok := s.finished[jobID]
-	s.mu.Unlock()
-	if ok && s.cfg.Now().Before(j.ExpiresAt) {
-		return j, nil
+	if snap := s.cached(jobID); snap != nil {
+		return snap.Job, nil
 	}
+	gen := s.live.generation()
 	j, err := s.store.Job(ctx, jobID)
 	if err != nil {
 		return j, err
 	}
-	s.remember(j)
+	s.keep(NewSnapshot(j), gen)
 	return j, nil
 }
 
-// remember caches j if it is finished.
-func (s *Service) remember(j Job) {
-	if !j.Terminal {
+// cached returns the job's snapshot from the finished cache or the live
+// state, nil when neither holds a version it can vouch for.
+func (s *Service) cached(jobID string) *Snapshot {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	snap, ok := s.finished[jobID]
+	s.mu.Unlock()
+	if ok && now.Before(snap.Job.ExpiresAt) {
+		return snap
+	}
+	return s.live.get(jobID, now)
+}
+
+// keep caches snap, read or committed after gen was taken: a finished job
+// in the finished cache, an unfinished one in the live state.
+func (s *Service) keep(snap *Snapshot, gen uint64) {
+	s.live.put(snap, gen, s.cfg.Now())
+	if !snap.Job.Terminal {
 		return
 	}
 	s.mu.Lock()
 	if len(s.finished) >= cacheSize {
 		clear(s.finished)
 	}
-	s.finished[j.ID] = j
+	s.finished[snap.Job.ID] = snap
 	s.mu.Unlock()
 }
+
+// Changed implements LiveCache: the live state drops what it holds of
+// jobID older than seq, which another node committed.
+func (s *Service) Changed(jobID string, seq int64) { s.live.changed(jobID, seq) }
+
+// Trust implements LiveCache: when a Broker cannot vouch that other nodes'
+// changes reach this one (its listener is down), it calls Trust(false) and
+// the live state empties and stops answering until Trust(true) (after which
+// it fills again from reads made since).
+func (s *Service) Trust(ok bool) { s.live.trust(ok) }
 
 // ListRequest pages through a user's jobs.
 type ListRequest struct {
@@ -333,6 +378,7 @@ func (s *Service) usage(ctx context.Context, u User, read func(ctx context.Conte
 // store's precision, so the event log folds to the stored snapshot.
 func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now time.Time) (*Event, error)) (Job, error) {
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	gen := s.live.generation()
 	j, ev, err := s.store.Update(ctx, jobID, func(j *Job) (*Event, error) {
 		ev, err := fn(j, now)
 		if err != nil {
@@ -344,6 +390,8 @@ func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now 
 	if err != nil {
 		return j, err
 	}
+	// Before publishing: whoever hears of the event finds this version.
+	s.keep(NewSnapshot(j), gen)
 	s.broker.Publish(ev)
 	return j, nil
 }

@@ -13,18 +13,22 @@ import (
 var ErrSlow = errors.New("subscriber fell behind")
 
 // Wait long-polls one job: it returns as soon as the job's seq passes since
-// (or the job is terminal), or after timeout with the job as it is.
-func (s *Service) Wait(ctx context.Context, userID, jobID string, since int64, timeout time.Duration) (Job, error) {
-	j, err := s.Get(ctx, userID, jobID)
-	if err != nil || j.Seq > since || j.Terminal || timeout <= 0 {
-		return j, err
+// (or the job is terminal), or after timeout with the job as it is. It reads
+// through the node's snapshots (Snapshot), so a long-poll of a job this
+// node holds costs no read, however it ends.
+func (s *Service) Wait(ctx context.Context, userID, jobID string, since int64, timeout time.Duration) (*Snapshot, error) {
+	snap, err := s.Snapshot(ctx, userID, jobID)
+	if err != nil || snap.Job.Seq > since || snap.Job.Terminal || timeout <= 0 {
+		return snap, err
 	}
 	sub := s.broker.Subscribe(userID, jobID)
 	defer sub.Close()
-	// Read again now that we are subscribed: a change between the first read
-	// and the subscription would otherwise be missed until the timeout.
-	if j, err = s.store.Job(ctx, jobID); err != nil || j.Seq > since {
-		return j, err
+	// Look again now that we are subscribed: a change between the first
+	// look and the subscription would otherwise be missed until the
+	// timeout. A change is kept (or, from another node, its old version
+	// dropped) before it is published, so this look finds it.
+	if snap, err = s.Snapshot(ctx, userID, jobID); err != nil || snap.Job.Seq > since {
+		return snap, err
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -37,9 +41,9 @@ func (s *Service) Wait(ctx context.Context, userID, jobID string, since int64, t
 		case <-sub.Dropped():
 		case <-t.C:
 		case <-ctx.Done():
-			return j, ctx.Err()
+			return snap, ctx.Err()
 		}
-		return s.store.Job(ctx, jobID)
+		return s.Snapshot(ctx, userID, jobID)
 	}
 }
 
