@@ -45,6 +45,9 @@ func TestBackupWhileRunning(t *testing.T) {
 				if len(statuses) == 1 {
 					close(first)
 				}
+				// Under the submit rate limit (10/s, burst 20), however long
+				// the backup takes.
+				time.Sleep(150 * time.Millisecond)
 			}
 		}
 	}()
