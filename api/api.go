@@ -111,6 +111,8 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	obs  Observer
+	// requestIDs names the requests that come without an id.
+	requestIDs *requestIDs
 
 	// shutdown ends when the server is going away: streams tell their
 	// clients to reconnect and end.
@@ -143,7 +145,7 @@ func New(svc *jobs.Service, cfg Config) *Server {
 		obs = cfg.Observer
 	}
 	shutdown, shutdownNow := context.WithCancel(context.Background())
-	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, obs: obs, shutdown: shutdown, shutdownNow: shutdownNow,
+	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, obs: obs, requestIDs: newRequestIDs(), shutdown: shutdown, shutdownNow: shutdownNow,
 		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
 }
 

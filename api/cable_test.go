@@ -522,13 +522,13 @@ func TestCableAuth(t *testing.T) {
 		query  string
 		header http.Header
 	}{
-		"no token":           {"", nil},
-		"bad bearer":         {"", bearerHeader("aj_nope")},
-		"api token in url":   {"?token=" + tok, nil},
-		"forged st token":    {"?token=st_abc.def", nil},
-		"stream as bearer":   {"", bearerHeader(userTok)},
-		"bearer overrides":   {"?token=" + userTok, bearerHeader("aj_nope")},
-		"garbage in url":     {"?token=%00%01", nil},
+		"no token":         {"", nil},
+		"bad bearer":       {"", bearerHeader("aj_nope")},
+		"api token in url": {"?token=" + tok, nil},
+		"forged st token":  {"?token=st_abc.def", nil},
+		"stream as bearer": {"", bearerHeader(userTok)},
+		"bearer overrides": {"?token=" + userTok, bearerHeader("aj_nope")},
+		"garbage in url":   {"?token=%00%01", nil},
 		// A character inside the signature: the last one's low bits may be
 		// unused by base64, so changing it can leave the token valid.
 		"tampered job token": {"?token=" + tamper(jobTok, len(jobTok)-8), nil},

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aijobs/aijobs/logs"
@@ -24,7 +26,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if !validRequestID(id) {
-			id = rand.Text()
+			id = s.requestIDs.next()
 		}
 		w.Header().Set(RequestIDHeader, id)
 		inner := r.WithContext(logs.With(r.Context(), slog.String("request_id", id)))
@@ -38,11 +40,28 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			r.Pattern = inner.Pattern
 			code, took := sw.status(), time.Since(start)
 			s.obs.RequestDone(inner.Pattern, code, took)
-			s.log.DebugContext(inner.Context(), "request", slog.String("method", r.Method), slog.String("route", inner.Pattern),
-				slog.Int("status", code), slog.Duration("duration", took))
+			if s.log.Enabled(inner.Context(), slog.LevelDebug) { // spares building the line's attributes
+				s.log.DebugContext(inner.Context(), "request", slog.String("method", r.Method), slog.String("route", inner.Pattern),
+					slog.Int("status", code), slog.Duration("duration", took))
+			}
 		}()
 		next.ServeHTTP(sw, inner)
 	})
+}
+
+// requestIDs makes the ids of requests that come without one: a random
+// prefix of this process and a counter, unique without a call to the
+// system's random source per request (ids name requests; they are not
+// secrets).
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs { return &requestIDs{prefix: rand.Text()[:12]} }
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
 }
 
 // validRequestID accepts 1 to 64 characters of letters, digits and . _ : -,

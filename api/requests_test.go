@@ -137,3 +137,19 @@ func TestObserveRoutes(t *testing.T) {
 		t.Errorf("reported %q (%d still open), want %q", obs.routes, obs.open, want)
 	}
 }
+
+// TestRequestIDsUnique: the ids made here are valid, never repeat within a
+// process, and differ between processes (their random prefix).
+func TestRequestIDsUnique(t *testing.T) {
+	t.Parallel()
+	a, b := newRequestIDs(), newRequestIDs()
+	seen := map[string]bool{}
+	for range 10000 {
+		for _, id := range []string{a.next(), b.next()} {
+			if !validRequestID(id) || seen[id] {
+				t.Fatalf("request id %q: valid %v, seen before %v", id, validRequestID(id), seen[id])
+			}
+			seen[id] = true
+		}
+	}
+}

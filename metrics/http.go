@@ -3,6 +3,8 @@ package metrics
 import (
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RequestStarted implements api.Observer.
@@ -16,6 +18,31 @@ func (r *Registry) RequestDone(route string, code int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	r.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	r.duration.WithLabelValues(route).Observe(took.Seconds())
+	h := r.routeSeries(route, code)
+	h.requests.Inc()
+	h.duration.Observe(took.Seconds())
+}
+
+// routeKey names the series of one route and status code.
+type routeKey struct {
+	route string
+	code  int
+}
+
+// httpSeries are the series of one route and status code, looked up once:
+// finding them by label values costs more than the rest of a cached poll's
+// accounting.
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (r *Registry) routeSeries(route string, code int) httpSeries {
+	k := routeKey{route, code}
+	if h, ok := r.http.Load(k); ok {
+		return h.(httpSeries)
+	}
+	h := httpSeries{requests: r.requests.WithLabelValues(route, strconv.Itoa(code)), duration: r.duration.WithLabelValues(route)}
+	r.http.Store(k, h)
+	return h
 }

@@ -11,6 +11,7 @@ package metrics
 import (
 	"database/sql"
 	"net/http"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type Registry struct {
 	requests *prometheus.CounterVec   // route, code
 	duration *prometheus.HistogramVec // route
 	inflight prometheus.Gauge
+	http     sync.Map // routeKey → httpSeries: routes and codes are a fixed set
 
 	// Jobs, from the events this process writes (jobs.go).
 	events    *prometheus.CounterVec // type
