@@ -114,8 +114,8 @@ func (c *cableConn) readLoop() {
 // frames (within the user's frame budget), pings (first), and the
 // disconnect on server shutdown or when the credential ends.
 func (c *cableConn) writeLoop() {
-	ping := time.NewTicker(c.s.cfg.CablePing)
-	defer ping.Stop()
+	pings, leave := c.s.pings.Join() // one wheel for all connections
+	defer leave()
 	budget := time.NewTimer(time.Hour)
 	budget.Stop()
 	defer budget.Stop()
@@ -131,16 +131,16 @@ func (c *cableConn) writeLoop() {
 	for {
 		// Pings go before queued frames.
 		select {
-		case t := <-ping.C:
-			if !c.write(cablePingFrame(t)) {
+		case <-pings:
+			if !c.write(cablePingFrame(time.Now())) {
 				return
 			}
 			continue
 		default:
 		}
 		select {
-		case t := <-ping.C:
-			if !c.write(cablePingFrame(t)) {
+		case <-pings:
+			if !c.write(cablePingFrame(time.Now())) {
 				return
 			}
 		case b := <-c.out:

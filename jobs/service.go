@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aijobs/aijobs/beat"
 	"github.com/aijobs/aijobs/secret"
 )
 
@@ -31,7 +32,9 @@ type Broker interface {
 // Subscription is a live feed of events. A subscriber that falls behind is
 // dropped: Dropped is closed and it must resume from the log.
 type Subscription interface {
-	Events() <-chan Event
+	// Events delivers the events, each shared with the node's other
+	// subscribers: read-only.
+	Events() <-chan *Shared
 	Dropped() <-chan struct{}
 	Close()
 }
@@ -90,6 +93,9 @@ type Service struct {
 	// finished caches snapshots of terminal jobs, which never change again:
 	// a client polling a finished job costs no read. Guarded by mu.
 	finished map[string]Job
+	// beats are the heartbeats of the streams, one wheel per interval
+	// shared by all streams of that interval. Guarded by mu.
+	beats map[time.Duration]*beat.Wheel
 }
 
 // cacheSize bounds the cache; a full cache is simply emptied.
@@ -98,7 +104,7 @@ const cacheSize = 10000
 // NewService returns a Service on store, publishing to broker.
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
 	return &Service{store: store, broker: broker, keys: keys, bodyKey: keys.Derive("aijobs request body v1"),
-		cfg: cfg.withDefaults(), finished: map[string]Job{}}
+		cfg: cfg.withDefaults(), finished: map[string]Job{}, beats: map[time.Duration]*beat.Wheel{}}
 }
 
 // SubmitRequest is a new AI request.
@@ -169,6 +175,8 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		return Job{}, false, fmt.Errorf("submit: %w", err)
 	}
 	if first != nil {
+		snap := job.Job
+		first.After = &snap
 		s.broker.Publish(*first)
 	}
 	return job, first != nil, nil
@@ -339,6 +347,8 @@ func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now 
 	if err != nil {
 		return j, err
 	}
+	after := j.Job
+	ev.After = &after
 	s.broker.Publish(ev)
 	return j, nil
 }

@@ -1,11 +1,12 @@
 package jobs
 
 import (
-	"github.com/aijobs/aijobs/jobtype"
-
 	"context"
 	"errors"
 	"time"
+
+	"github.com/aijobs/aijobs/beat"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // ErrSlow ends a stream whose client fell behind the live feed; the client
@@ -48,7 +49,8 @@ type WatchOptions struct {
 	// After is the client's position: the last seq (job stream) or user seq
 	// (user stream) it has. Negative means none: start with snapshots.
 	After int64
-	// Heartbeat, when positive, calls Beat at that interval while idle.
+	// Heartbeat, when positive, calls Beat at that interval (at most; one
+	// timer wheel per interval beats all streams).
 	Heartbeat time.Duration
 	Beat      func() error
 }
@@ -60,7 +62,9 @@ const replayPage = 500
 // follows live. A stream without a position (or a position the log cannot
 // serve) starts with a snapshot or resync event. It returns nil after the
 // terminal event, ErrSlow if the client fell behind, or the first error.
-func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(Event) error) error {
+// The events given to send are shared with the node's other streams:
+// read-only.
+func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(*Shared) error) error {
 	if _, err := s.Get(ctx, userID, jobID); err != nil {
 		return err
 	}
@@ -76,7 +80,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 		if last > j.Seq {
 			typ = EventResync // the client is ahead of this server's log
 		}
-		if err := send(snapshotEvent(typ, j)); err != nil {
+		if err := send(Share(snapshotEvent(typ, j))); err != nil {
 			return err
 		}
 		last = j.Seq
@@ -89,7 +93,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 				return err
 			}
 			for _, ev := range evs {
-				if err := send(ev); err != nil {
+				if err := send(Share(ev)); err != nil {
 					return err
 				}
 				last, done = ev.Seq, ev.Type.Terminal()
@@ -103,7 +107,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 	if err := catchUp(); err != nil {
 		return err
 	}
-	return s.follow(ctx, sub, opts, func(ev Event) error {
+	return s.follow(ctx, sub, opts, func(ev *Shared) error {
 		switch {
 		case ev.Seq <= last:
 			return nil // replayed already
@@ -119,7 +123,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 // position it starts with a snapshot event per unfinished job; with a
 // position ahead of the log, with a resync event per unfinished job. It ends only with ctx, ErrSlow or an
 // error.
-func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
+func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(*Shared) error) error {
 	sub := s.broker.Subscribe(userID, "")
 	defer sub.Close()
 	view, err := s.store.UserView(ctx, userID, 1000)
@@ -141,7 +145,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 		for _, j := range view.Unfinished {
 			ev := snapshotEvent(typ, j)
 			ev.UserSeq = view.Newest
-			if err := send(ev); err != nil {
+			if err := send(Share(ev)); err != nil {
 				return err
 			}
 		}
@@ -154,7 +158,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 				return err
 			}
 			for _, ev := range evs {
-				if err := send(ev); err != nil {
+				if err := send(Share(ev)); err != nil {
 					return err
 				}
 				last = ev.UserSeq
@@ -167,7 +171,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 	if err := catchUp(); err != nil {
 		return err
 	}
-	return s.follow(ctx, sub, opts, func(ev Event) error {
+	return s.follow(ctx, sub, opts, func(ev *Shared) error {
 		switch {
 		case ev.UserSeq <= last:
 			return nil
@@ -179,13 +183,26 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 	}, func() bool { return false })
 }
 
+// heartbeat returns the wheel that beats every interval, shared by all the
+// streams of that interval: one timer for all, not a ticker each.
+func (s *Service) heartbeat(every time.Duration) *beat.Wheel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.beats[every]
+	if w == nil {
+		w = beat.New(every)
+		s.beats[every] = w
+	}
+	return w
+}
+
 // follow delivers live events from sub to handle until done, with heartbeats.
-func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOptions, handle func(Event) error, done func() bool) error {
-	var beat <-chan time.Time
+func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOptions, handle func(*Shared) error, done func() bool) error {
+	var beats <-chan struct{}
 	if opts.Heartbeat > 0 && opts.Beat != nil {
-		t := time.NewTicker(opts.Heartbeat)
-		defer t.Stop()
-		beat = t.C
+		var leave func()
+		beats, leave = s.heartbeat(opts.Heartbeat).Join()
+		defer leave()
 	}
 	for !done() {
 		select {
@@ -193,7 +210,7 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 			if err := handle(ev); err != nil {
 				return err
 			}
-		case <-beat:
+		case <-beats:
 			if err := opts.Beat(); err != nil {
 				return err
 			}
@@ -208,7 +225,7 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 
 func snapshotEvent(typ EventType, j Job) Event {
 	snap := j.Job
-	return Event{UserID: j.UserID, Event: jobtype.Event{JobID: j.ID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &snap}}
+	return Event{UserID: j.UserID, After: &snap, Event: jobtype.Event{JobID: j.ID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &snap}}
 }
 
 // Next returns the snapshot after ev, given j, the snapshot just before it
