@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/aijobs/aijobs/aside"
 )
 
 // cableConn is one /cable connection.
@@ -180,11 +182,12 @@ func (c *cableConn) goodbye(frame []byte, code websocket.StatusCode, reason stri
 	c.cancel(context.Canceled)
 }
 
-// write sends one frame; on failure it ends the connection.
+// write sends one frame; on failure it ends the connection. The write runs
+// aside, so that the writer, parked between frames, keeps a small stack.
 func (c *cableConn) write(b []byte) bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.writeTimeout)
 	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := aside.Do(func() error { return c.ws.Write(ctx, websocket.MessageText, b) }); err != nil {
 		c.cancel(err)
 		return false
 	}

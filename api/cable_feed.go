@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobtype"
 )
@@ -319,7 +320,8 @@ func (f *cableFeed) followJob() {
 		f.reject() // cannot exist: no need to ask the store
 		return
 	}
-	if _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); err != nil {
+	// Aside, so that this goroutine keeps a small stack while it follows.
+	if err := aside.Do(func() error { _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); return err }); err != nil {
 		if f.ctx.Err() != nil {
 			return
 		}

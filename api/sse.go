@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
@@ -95,19 +96,26 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.streamUser(r, id)
+	var (
+		p     auth.Principal
+		after int64
+		job   jobs.Job
+	)
+	// Aside, so that the stream's goroutine parks with a small stack.
+	err = aside.Do(func() (err error) {
+		if p, err = s.streamUser(r, id); err != nil {
+			return err
+		}
+		if after, err = parsePosition(r); err != nil {
+			return err
+		}
+		job, err = s.svc.Get(r.Context(), p.ID, id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	userID := p.ID
-	after, err := parsePosition(r)
-	if err != nil {
-		return err
-	}
-	job, err := s.svc.Get(r.Context(), userID, id)
-	if err != nil {
-		return err
-	}
 	if job.Terminal && after >= job.Seq {
 		// Nothing more will ever come: 204 tells EventSource not to reconnect.
 		w.WriteHeader(http.StatusNoContent)
@@ -120,7 +128,8 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.streamUser(r, "")
+	var p auth.Principal
+	err := aside.Do(func() (err error) { p, err = s.streamUser(r, ""); return err }) // see jobEvents
 	if err != nil {
 		return err
 	}
@@ -152,7 +161,8 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 	defer cancel()
 	ctx, unhold := s.auth.Hold(ctx, p)
 	defer unhold()
-	sse, err := newSSE(w)
+	var sse *sseWriter
+	err = aside.Do(func() (err error) { sse, err = newSSE(w); return err }) // see jobEvents
 	if err != nil {
 		return nil // the client is gone before the first byte
 	}

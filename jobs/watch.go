@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/beat"
 	"github.com/aijobs/aijobs/jobtype"
 )
@@ -65,27 +66,11 @@ const replayPage = 500
 // The events given to send are shared with the node's other streams:
 // read-only.
 func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(*Shared) error) error {
-	if _, err := s.Get(ctx, userID, jobID); err != nil {
-		return err
-	}
-	sub := s.broker.Subscribe(userID, jobID)
-	defer sub.Close()
-	j, err := s.store.Job(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	last := opts.After
-	if last < 0 || last > j.Seq {
-		typ := EventSnapshot
-		if last > j.Seq {
-			typ = EventResync // the client is ahead of this server's log
-		}
-		if err := send(Share(snapshotEvent(typ, j))); err != nil {
-			return err
-		}
-		last = j.Seq
-	}
-	done := j.Terminal && last >= j.Seq
+	var (
+		sub  Subscription
+		last int64
+		done bool
+	)
 	catchUp := func() error {
 		for !done {
 			evs, err := s.store.Events(ctx, jobID, last, replayPage)
@@ -104,7 +89,35 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 		}
 		return nil
 	}
-	if err := catchUp(); err != nil {
+	// The reads and the first sends run aside: the goroutine that then
+	// follows for hours keeps a small stack.
+	err := aside.Do(func() error {
+		if _, err := s.Get(ctx, userID, jobID); err != nil {
+			return err
+		}
+		sub = s.broker.Subscribe(userID, jobID)
+		j, err := s.store.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		last = opts.After
+		if last < 0 || last > j.Seq {
+			typ := EventSnapshot
+			if last > j.Seq {
+				typ = EventResync // the client is ahead of this server's log
+			}
+			if err := send(Share(snapshotEvent(typ, j))); err != nil {
+				return err
+			}
+			last = j.Seq
+		}
+		done = j.Terminal && last >= j.Seq
+		return catchUp()
+	})
+	if sub != nil {
+		defer sub.Close()
+	}
+	if err != nil {
 		return err
 	}
 	return s.follow(ctx, sub, opts, func(ev *Shared) error {
@@ -126,49 +139,56 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(*Shared) error) error {
 	sub := s.broker.Subscribe(userID, "")
 	defer sub.Close()
-	view, err := s.store.UserView(ctx, userID, 1000)
-	if err != nil {
-		return err
-	}
-	last := opts.After
-	if last >= 0 && last < view.Oldest-1 { // not last+1: that overflows at the int64 limit
-		// Events before Oldest belong only to jobs that expired and were
-		// deleted with their whole log (a kept job keeps every event), so
-		// replaying all that is kept loses nothing the client can still see.
-		last = view.Oldest - 1
-	}
-	if last < 0 || last > view.Newest {
-		typ := EventSnapshot
-		if last >= 0 {
-			typ = EventResync // the client is ahead of this log
+	var last int64
+	var catchUp func() error
+	// The reads and the first sends run aside: the goroutine that then
+	// follows for hours keeps a small stack.
+	err := aside.Do(func() error {
+		view, err := s.store.UserView(ctx, userID, 1000)
+		if err != nil {
+			return err
 		}
-		for _, j := range view.Unfinished {
-			ev := snapshotEvent(typ, j)
-			ev.UserSeq = view.Newest
-			if err := send(Share(ev)); err != nil {
-				return err
-			}
+		last = opts.After
+		if last >= 0 && last < view.Oldest-1 { // not last+1: that overflows at the int64 limit
+			// Events before Oldest belong only to jobs that expired and were
+			// deleted with their whole log (a kept job keeps every event), so
+			// replaying all that is kept loses nothing the client can still see.
+			last = view.Oldest - 1
 		}
-		last = view.Newest
-	}
-	catchUp := func() error {
-		for {
-			evs, err := s.store.UserEvents(ctx, userID, last, replayPage)
-			if err != nil {
-				return err
+		if last < 0 || last > view.Newest {
+			typ := EventSnapshot
+			if last >= 0 {
+				typ = EventResync // the client is ahead of this log
 			}
-			for _, ev := range evs {
+			for _, j := range view.Unfinished {
+				ev := snapshotEvent(typ, j)
+				ev.UserSeq = view.Newest
 				if err := send(Share(ev)); err != nil {
 					return err
 				}
-				last = ev.UserSeq
 			}
-			if len(evs) < replayPage {
-				return nil
+			last = view.Newest
+		}
+		catchUp = func() error {
+			for {
+				evs, err := s.store.UserEvents(ctx, userID, last, replayPage)
+				if err != nil {
+					return err
+				}
+				for _, ev := range evs {
+					if err := send(Share(ev)); err != nil {
+						return err
+					}
+					last = ev.UserSeq
+				}
+				if len(evs) < replayPage {
+					return nil
+				}
 			}
 		}
-	}
-	if err := catchUp(); err != nil {
+		return catchUp()
+	})
+	if err != nil {
 		return err
 	}
 	return s.follow(ctx, sub, opts, func(ev *Shared) error {
@@ -206,12 +226,14 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 	}
 	for !done() {
 		select {
+		// Sends run aside (they write to the client): the goroutine
+		// that parks here keeps a small stack.
 		case ev := <-sub.Events():
-			if err := handle(ev); err != nil {
+			if err := aside.Do(func() error { return handle(ev) }); err != nil {
 				return err
 			}
 		case <-beats:
-			if err := opts.Beat(); err != nil {
+			if err := aside.Do(opts.Beat); err != nil {
 				return err
 			}
 		case <-sub.Dropped():
