@@ -36,7 +36,7 @@ func (s *Shared) JSON() ([]byte, error) {
 			s.eventErr = fmt.Errorf("encode event %s/%d: %w", s.JobID, s.Seq, s.eventErr)
 		}
 	})
-	return s.event, s.eventErr
+	return s.event[:len(s.event):len(s.event)], s.eventErr // an append copies
 }
 
 // SnapshotJSON returns the encoding of the snapshot after the event
@@ -52,5 +52,5 @@ func (s *Shared) SnapshotJSON() ([]byte, error) {
 			s.snapErr = fmt.Errorf("encode snapshot %s/%d: %w", s.JobID, s.Seq, s.snapErr)
 		}
 	})
-	return s.snap, s.snapErr
+	return s.snap[:len(s.snap):len(s.snap)], s.snapErr // an append copies
 }
