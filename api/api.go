@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aijobs/aijobs/auth"
+	"github.com/aijobs/aijobs/beat"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/webhook"
 )
@@ -122,6 +123,8 @@ type Server struct {
 	hijacked sync.WaitGroup
 
 	limits *limits
+	// pings beats every /cable connection's ping, one timer for all.
+	pings *beat.Wheel
 
 	// lastUnavailable (unix nanoseconds) and unlogged rate-limit the log of
 	// 503s: at most one line a second in an outage, saying how many more.
@@ -146,7 +149,7 @@ func New(svc *jobs.Service, cfg Config) *Server {
 	}
 	shutdown, shutdownNow := context.WithCancel(context.Background())
 	return &Server{svc: svc, auth: cfg.Auth, cfg: cfg, log: cfg.Logger, obs: obs, requestIDs: newRequestIDs(), shutdown: shutdown, shutdownNow: shutdownNow,
-		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams)}
+		limits: newLimits(cfg.SubmitRate, cfg.SubmitBurst, cfg.MaxStreams), pings: beat.New(cfg.CablePing)}
 }
 
 // Shutdown tells every open stream to have its client reconnect, and ends

@@ -38,6 +38,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
@@ -281,7 +282,14 @@ func (s *Server) cable(w http.ResponseWriter, r *http.Request) error {
 	if !offersCableProtocol(r) {
 		return jobs.Errorf(jobs.KindMalformed, "unsupported_protocol", "/cable is a WebSocket speaking the %s subprotocol; offer it in Sec-WebSocket-Protocol", cableProtocol)
 	}
-	p, scope, authErr := s.cableAuth(r)
+	var (
+		p       auth.Principal
+		scope   string
+		authErr error
+	)
+	// Aside, so that this goroutine, the connection's reader for hours,
+	// keeps a small stack.
+	aside.Do(func() error { p, scope, authErr = s.cableAuth(r); return nil })
 	userID := p.ID
 	if p := jobs.ProblemOf(authErr); p != nil && p.Kind == jobs.KindUnavailable {
 		// Not the client's fault: "unauthorized" would stop it for good.

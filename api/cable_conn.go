@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/aijobs/aijobs/aside"
 )
 
 // cableConn is one /cable connection.
@@ -114,8 +116,8 @@ func (c *cableConn) readLoop() {
 // frames (within the user's frame budget), pings (first), and the
 // disconnect on server shutdown or when the credential ends.
 func (c *cableConn) writeLoop() {
-	ping := time.NewTicker(c.s.cfg.CablePing)
-	defer ping.Stop()
+	pings, leave := c.s.pings.Join() // one wheel for all connections
+	defer leave()
 	budget := time.NewTimer(time.Hour)
 	budget.Stop()
 	defer budget.Stop()
@@ -131,16 +133,16 @@ func (c *cableConn) writeLoop() {
 	for {
 		// Pings go before queued frames.
 		select {
-		case t := <-ping.C:
-			if !c.write(cablePingFrame(t)) {
+		case <-pings:
+			if !c.write(cablePingFrame(time.Now())) {
 				return
 			}
 			continue
 		default:
 		}
 		select {
-		case t := <-ping.C:
-			if !c.write(cablePingFrame(t)) {
+		case <-pings:
+			if !c.write(cablePingFrame(time.Now())) {
 				return
 			}
 		case b := <-c.out:
@@ -180,11 +182,12 @@ func (c *cableConn) goodbye(frame []byte, code websocket.StatusCode, reason stri
 	c.cancel(context.Canceled)
 }
 
-// write sends one frame; on failure it ends the connection.
+// write sends one frame; on failure it ends the connection. The write runs
+// aside, so that the writer, parked between frames, keeps a small stack.
 func (c *cableConn) write(b []byte) bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.writeTimeout)
 	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := aside.Do(func() error { return c.ws.Write(ctx, websocket.MessageText, b) }); err != nil {
 		c.cancel(err)
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobtype"
 )
@@ -193,8 +194,9 @@ func (f *cableFeed) visit(fj *feedJob) []byte {
 	return nil
 }
 
-// update records a newer snapshot and starts a round for it.
-func (f *cableFeed) update(j jobs.Job) {
+// update records a newer snapshot and starts a round for it. msg is its
+// JSON when already encoded (shared by the node's feeds), else nil.
+func (f *cableFeed) update(j jobs.Job, msg []byte) {
 	f.mu.Lock()
 	fj := f.jobs[j.ID]
 	if fj != nil && j.Seq <= fj.job.Seq {
@@ -215,6 +217,9 @@ func (f *cableFeed) update(j jobs.Job) {
 		f.jobs[j.ID] = fj
 	}
 	fj.job = j
+	if msg != nil {
+		fj.msg, fj.msgSeq = msg, j.Seq
+	}
 	if f.checked {
 		f.owe(fj)
 	}
@@ -233,31 +238,41 @@ func (f *cableFeed) latest(jobID string) (jobs.Job, bool) {
 	return fj.job, true
 }
 
-// absorb turns an event into the job's snapshot: the one it carries, the
-// one it implies (jobs.Job.Next), or one read from the store, which covers
-// the events still queued up to the seq it finds (they are then skipped,
-// which coalesces bursts).
-func (f *cableFeed) absorb(ev jobs.Event) error {
+// absorb turns an event into the job's snapshot: the one it carries (an
+// event this node wrote carries the snapshot after it, encoded once for all
+// the node's feeds), the one it implies (jobs.Job.Next), or one read from
+// the store, which covers the events still queued up to the seq it finds
+// (they are then skipped, which coalesces bursts). Only an event of
+// another node's, or one replayed from the log, can need a read.
+func (f *cableFeed) absorb(ev *jobs.Shared) error {
+	if ev.After != nil {
+		msg, err := ev.SnapshotJSON()
+		if err != nil {
+			return err
+		}
+		f.update(ev.After.Job, msg)
+		return nil
+	}
 	if ev.Job != nil {
-		f.update(jobs.Job{Job: *ev.Job, UserID: ev.UserID})
+		f.update(jobs.Job{Job: *ev.Job, UserID: ev.UserID}, nil)
 		return nil
 	}
 	prev, known := f.latest(ev.JobID)
 	if known && ev.Seq <= prev.Seq {
 		return nil
 	}
-	if next, ok := prev.Next(ev); known && ok {
-		f.update(next)
+	if next, ok := prev.Next(ev.Event); known && ok {
+		f.update(next, nil)
 		return nil
 	}
-	j, err := f.c.readJob(f.ctx, ev)
+	j, err := f.c.readJob(f.ctx, ev.Event)
 	if errors.Is(err, jobs.ErrNotFound) && f.jobID == "" {
 		return nil // expired meanwhile
 	}
 	if err != nil {
 		return err
 	}
-	f.update(j)
+	f.update(j, nil)
 	return nil
 }
 
@@ -305,7 +320,8 @@ func (f *cableFeed) followJob() {
 		f.reject() // cannot exist: no need to ask the store
 		return
 	}
-	if _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); err != nil {
+	// Aside, so that this goroutine keeps a small stack while it follows.
+	if err := aside.Do(func() error { _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); return err }); err != nil {
 		if f.ctx.Err() != nil {
 			return
 		}
@@ -344,7 +360,7 @@ func (f *cableFeed) followJob() {
 func (f *cableFeed) followUser() {
 	c := f.c
 	var pos int64 = -1 // user seq reached
-	handle := func(ev jobs.Event) error {
+	handle := func(ev *jobs.Shared) error {
 		pos = max(pos, ev.UserSeq)
 		return f.absorb(ev)
 	}

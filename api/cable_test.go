@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/aijobs/aijobs/auth"
+	"github.com/aijobs/aijobs/hub"
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobs/jobstest"
 	"github.com/aijobs/aijobs/secret"
@@ -122,11 +124,21 @@ type cableEnv struct {
 
 func newCableEnv(t *testing.T, cfg Config) *cableEnv {
 	t.Helper()
+	return newCableEnvOn(t, cfg, nil)
+}
+
+// newCableEnvOn is newCableEnv with the service's store seen through wrap
+// (nil: as it is).
+func newCableEnvOn(t *testing.T, cfg Config, wrap func(jobs.Store) jobs.Store) *cableEnv {
+	t.Helper()
 	st := jobstest.Store(t, "sqlite", nil)
-	svc := jobstest.Service(t, st, jobs.Config{})
 	keys, err := secret.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
+	}
+	svc := jobstest.Service(t, st, jobs.Config{})
+	if wrap != nil {
+		svc = jobs.NewService(wrap(st), hub.New(0), keys, jobs.Config{})
 	}
 	cfg.Auth = auth.New(st, auth.Config{Keys: keys, Recheck: 100 * time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
@@ -759,4 +771,52 @@ func tamper(tok string, i int) string {
 		c = 'B'
 	}
 	return tok[:i] + string(c) + tok[i+1:]
+}
+
+// readCounter counts the reads of a job's row, by id or by user and id.
+type readCounter struct {
+	jobs.Store
+	reads atomic.Int64
+}
+
+func (r *readCounter) Job(ctx context.Context, id string) (jobs.Job, error) {
+	r.reads.Add(1)
+	return r.Store.Job(ctx, id)
+}
+
+func (r *readCounter) UserJob(ctx context.Context, userID, id string) (jobs.Job, error) {
+	r.reads.Add(1)
+	return r.Store.UserJob(ctx, userID, id)
+}
+
+// TestCableReadsNoJobPerEvent: a subscription follows a whole run (its
+// start, output, progress and end) without reading the job once: every
+// event this node writes carries the snapshot after it.
+func TestCableReadsNoJobPerEvent(t *testing.T) {
+	var counter *readCounter
+	e := newCableEnvOn(t, Config{}, func(st jobs.Store) jobs.Store {
+		counter = &readCounter{Store: st}
+		return counter
+	})
+	u, tok := e.user("ann")
+	j := e.submit(u)
+	c := e.mustDial("", bearerHeader(tok))
+	c.welcome()
+	id := jobIdentifier(j.ID)
+	c.send(subscribeFrame(id))
+	if f := c.next(); f.Type != "confirm_subscription" {
+		t.Fatalf("want confirm, got %s", f.raw)
+	}
+	if f := c.next(); f.Identifier != id {
+		t.Fatalf("want the first snapshot, got %s", f.raw)
+	}
+	before := counter.reads.Load()
+	e.run(j.ID, 20)
+	got := c.snapshots(id)
+	if last := got[len(got)-1]; last.Status != jobs.StatusCompleted || last.Seq != j.Seq+22 {
+		t.Fatalf("last snapshot %+v, want completed at seq %d", last, j.Seq+22)
+	}
+	if n := counter.reads.Load() - before; n != 0 {
+		t.Errorf("following 22 events read the job %d times, want 0", n)
+	}
 }

@@ -2,14 +2,13 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/aijobs/aijobs/aside"
 	"github.com/aijobs/aijobs/auth"
 	"github.com/aijobs/aijobs/jobs"
 )
@@ -32,7 +31,7 @@ func newSSE(w http.ResponseWriter) (*sseWriter, error) {
 	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
 	w.WriteHeader(http.StatusOK)
 	// retry: how long EventSource waits before reconnecting.
-	if err := s.write("retry: 2000\n\n"); err != nil {
+	if err := s.write([]byte("retry: 2000\n\n")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -45,10 +44,15 @@ type clientWriteError struct{ err error }
 func (e *clientWriteError) Error() string { return "write to the client: " + e.err.Error() }
 func (e *clientWriteError) Unwrap() error { return e.err }
 
-func (s *sseWriter) write(text string) error {
+// write writes parts and flushes them. They go through the response's
+// buffer, so an event's shared JSON is written as it is, not copied into a
+// frame first.
+func (s *sseWriter) write(parts ...[]byte) error {
 	s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-	if _, err := fmt.Fprint(s.w, text); err != nil {
-		return &clientWriteError{err}
+	for _, p := range parts {
+		if _, err := s.w.Write(p); err != nil {
+			return &clientWriteError{err}
+		}
 	}
 	if err := s.rc.Flush(); err != nil {
 		return &clientWriteError{err}
@@ -56,15 +60,18 @@ func (s *sseWriter) write(text string) error {
 	return nil
 }
 
-func (s *sseWriter) event(id int64, ev jobs.Event) error {
-	data, err := json.Marshal(ev)
+// event writes ev with the given id. Its JSON is encoded once per node,
+// for every stream that sends it (jobs.Shared).
+func (s *sseWriter) event(id int64, ev *jobs.Shared) error {
+	data, err := ev.JSON()
 	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
+		return err
 	}
-	return s.write("id: " + strconv.FormatInt(id, 10) + "\ndata: " + string(data) + "\n\n")
+	head := strconv.AppendInt(append(make([]byte, 0, 40), "id: "...), id, 10)
+	return s.write(append(head, "\ndata: "...), data, []byte("\n\n"))
 }
 
-func (s *sseWriter) heartbeat() error { return s.write(": hb\n\n") }
+func (s *sseWriter) heartbeat() error { return s.write([]byte(": hb\n\n")) }
 
 // streamContext ends with the request or when the server shuts down. It
 // costs no goroutine per stream (context.AfterFunc), which matters at ten
@@ -89,19 +96,26 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.streamUser(r, id)
+	var (
+		p     auth.Principal
+		after int64
+		job   jobs.Job
+	)
+	// Aside, so that the stream's goroutine parks with a small stack.
+	err = aside.Do(func() (err error) {
+		if p, err = s.streamUser(r, id); err != nil {
+			return err
+		}
+		if after, err = parsePosition(r); err != nil {
+			return err
+		}
+		job, err = s.svc.Get(r.Context(), p.ID, id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	userID := p.ID
-	after, err := parsePosition(r)
-	if err != nil {
-		return err
-	}
-	job, err := s.svc.Get(r.Context(), userID, id)
-	if err != nil {
-		return err
-	}
 	if job.Terminal && after >= job.Seq {
 		// Nothing more will ever come: 204 tells EventSource not to reconnect.
 		w.WriteHeader(http.StatusNoContent)
@@ -109,12 +123,13 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.streamSSE(w, r, p, StreamSSE, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
-		return s.svc.Watch(ctx, userID, id, opts, func(ev jobs.Event) error { return sse.event(ev.Seq, ev) })
+		return s.svc.Watch(ctx, userID, id, opts, func(ev *jobs.Shared) error { return sse.event(ev.Seq, ev) })
 	})
 }
 
 func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.streamUser(r, "")
+	var p auth.Principal
+	err := aside.Do(func() (err error) { p, err = s.streamUser(r, ""); return err }) // see jobEvents
 	if err != nil {
 		return err
 	}
@@ -125,7 +140,7 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.streamSSE(w, r, p, StreamUserSSE, func(ctx context.Context, opts jobs.WatchOptions, sse *sseWriter) error {
 		opts.After = after
-		return s.svc.WatchUser(ctx, userID, opts, func(ev jobs.Event) error { return sse.event(ev.UserSeq, ev) })
+		return s.svc.WatchUser(ctx, userID, opts, func(ev *jobs.Shared) error { return sse.event(ev.UserSeq, ev) })
 	})
 }
 
@@ -146,7 +161,8 @@ func (s *Server) streamSSE(w http.ResponseWriter, r *http.Request, p auth.Princi
 	defer cancel()
 	ctx, unhold := s.auth.Hold(ctx, p)
 	defer unhold()
-	sse, err := newSSE(w)
+	var sse *sseWriter
+	err = aside.Do(func() (err error) { sse, err = newSSE(w); return err }) // see jobEvents
 	if err != nil {
 		return nil // the client is gone before the first byte
 	}

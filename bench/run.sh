@@ -3,13 +3,16 @@
 # with a reference measured in the same run (see BENCHMARKS.md).
 #
 #   bench/run.sh                       # everything, 2 rounds each (about 35 min)
-#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare
+#   ONLY="poll latency" bench/run.sh   # a subset of: poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle idle-big followcpu recovery webhooks-sqlite webhooks-postgres fairshare
 #   QUICK=1 bench/run.sh               # a short smoke run (small sizes, 1 round)
 #
 # Environment: ROUNDS (default 2), WORK (directory for binaries, logs and
 # databases; default a new temporary one), AIJOBS_BENCH_POSTGRES (admin URL
 # of the PostgreSQL to create per-run databases in; default
-# postgres://postgres@127.0.0.1:5432/test?sslmode=disable), PROFILE=1 (CPU
+# postgres://postgres@127.0.0.1:5432/test?sslmode=disable), IDLE_BIG_N (the
+# connections of idle-big, the linearity point; default 19000, which fits an
+# open-file limit of 20000: 50000 needs `ulimit -n` above 50100, i.e.
+# CAP_SYS_RESOURCE), PROFILE=1 (CPU
 # profiles of the poll handler and of the SQLite throughput run).
 # Needs: Go, wrk for poll (apt-get install -y wrk), a PostgreSQL for throughput-postgres,
 # recovery and fairshare.
@@ -18,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/aijobs-bench.XXXXXX)}
-ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle followcpu recovery webhooks-sqlite webhooks-postgres fairshare"}
+ONLY=${ONLY:-"poll throughput-sqlite throughput-postgres throughput-sqlite-1user throughput-postgres-1user latency latency-burst idle idle-big followcpu recovery webhooks-sqlite webhooks-postgres fairshare"}
 QUICK=${QUICK:-0}
 mkdir -p "$WORK"
 
@@ -37,7 +40,7 @@ go build -o "$WORK/" ./cmd/aijobs ./bench/cmd/...
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1
 	WH="-n 500"
-	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"; FAIR="-n 300"
+	POLL="-d 3s"; TP="-n 2000"; LAT="-streams 200 -window 10s"; IDLE="-n 1000"; IDLE_BIG_N=${IDLE_BIG_N:-2000}; FOLLOW="-jobs 200 -window 4s -cycles 1 -delay 2s -spread 2s"; FAIR="-n 300"
 else
 	WH="-n 1000"
 	POLL="-d 10s"; TP="-n 10000"; LAT="-streams 1000 -window 30s"; IDLE="-n 10000"; FOLLOW="-jobs 1000 -window 10s -cycles 2 -delay 6s"; FAIR="-n 1000"
@@ -64,6 +67,8 @@ for b in $ONLY; do
 	latency) run latency 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT ;;
 	latency-burst) run latency-burst 15m ./latency -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $LAT -spread 0 ;;
 	idle) run idle 20m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" $IDLE ;;
+	idle-big) # the same per connection at a larger count: linear or not (4 source addresses: ephemeral ports)
+		run idle-big 30m ./idle -aijobs ./aijobs -bare ./bareserver -work "$WORK" -rounds "$ROUNDS" -n "${IDLE_BIG_N:-19000}" -sources 4 -kinds bare,sse-job,cable ;;
 	followcpu) run followcpu 15m ./followcpu -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" $FOLLOW ;;
 	recovery) run recovery 15m ./recovery -aijobs ./aijobs -work "$WORK" -rounds "$ROUNDS" ;;
 	webhooks-sqlite | webhooks-postgres) # unpaced (saturated), then paced at 50 jobs/s

@@ -10,9 +10,9 @@ import (
 )
 
 // DefaultBuffer is how many events a subscriber may fall behind before it is
-// dropped (it then resumes from the durable log). Events are about 200
-// bytes, so this is the largest part of an idle stream's memory: 32 keeps it
-// near 6 KiB while covering bursts of a few seconds of a busy user.
+// dropped (it then resumes from the durable log). The buffer holds pointers
+// to events shared by all subscribers, so it costs 8 bytes a slot: 32 slots
+// are 256 bytes a stream and cover bursts of a few seconds of a busy user.
 const DefaultBuffer = 32
 
 // Hub is an in-process fan-out keyed by job and by user. Publish never
@@ -41,19 +41,19 @@ type sub struct {
 	h       *Hub
 	key     string
 	perUser bool
-	ch      chan jobs.Event
+	ch      chan *jobs.Shared
 	dropped chan struct{}
 	once    sync.Once
 }
 
-func (s *sub) Events() <-chan jobs.Event { return s.ch }
-func (s *sub) Dropped() <-chan struct{}  { return s.dropped }
-func (s *sub) Close()                    { s.h.remove(s) }
-func (s *sub) drop()                     { s.once.Do(func() { close(s.dropped) }) }
+func (s *sub) Events() <-chan *jobs.Shared { return s.ch }
+func (s *sub) Dropped() <-chan struct{}    { return s.dropped }
+func (s *sub) Close()                      { s.h.remove(s) }
+func (s *sub) drop()                       { s.once.Do(func() { close(s.dropped) }) }
 
 // Subscribe implements jobs.Broker.
 func (h *Hub) Subscribe(userID, jobID string) jobs.Subscription {
-	s := &sub{h: h, key: jobID, ch: make(chan jobs.Event, h.buffer), dropped: make(chan struct{})}
+	s := &sub{h: h, key: jobID, ch: make(chan *jobs.Shared, h.buffer), dropped: make(chan struct{})}
 	m := h.byJob
 	if jobID == "" {
 		s.key, s.perUser, m = userID, true, h.byUser
@@ -84,18 +84,25 @@ func (h *Hub) remove(s *sub) {
 	}
 }
 
-// Publish implements jobs.Broker.
+// Publish implements jobs.Broker. Each event is wrapped once (jobs.Share)
+// and the one value goes to every subscriber, which also share its
+// encoding.
 func (h *Hub) Publish(evs ...jobs.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, ev := range evs {
-		h.deliver(h.byJob[ev.JobID], ev)
-		h.deliver(h.byUser[ev.UserID], ev)
+		byJob, byUser := h.byJob[ev.JobID], h.byUser[ev.UserID]
+		if len(byJob) == 0 && len(byUser) == 0 {
+			continue
+		}
+		shared := jobs.Share(ev)
+		h.deliver(byJob, shared)
+		h.deliver(byUser, shared)
 	}
 }
 
 // deliver must be called with mu held.
-func (h *Hub) deliver(set map[*sub]struct{}, ev jobs.Event) {
+func (h *Hub) deliver(set map[*sub]struct{}, ev *jobs.Shared) {
 	for s := range set {
 		select {
 		case s.ch <- ev:

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aijobs/aijobs/jobs"
@@ -65,5 +66,31 @@ func TestCloseRemoves(t *testing.T) {
 	h.Publish(jobs.Event{UserID: "u", Event: jobtype.Event{JobID: "j"}})
 	if h.Subscribers() != 0 {
 		t.Errorf("%d subscribers after Close", h.Subscribers())
+	}
+}
+
+// TestOneValueForEverySubscriber: every subscriber gets the same event
+// value, and its JSON is encoded once for all of them.
+func TestOneValueForEverySubscriber(t *testing.T) {
+	t.Parallel()
+	h := New(0)
+	a, b := h.Subscribe("u", "j"), h.Subscribe("u", "")
+	defer a.Close()
+	defer b.Close()
+	h.Publish(jobs.Event{UserID: "u", Event: jobtype.Event{JobID: "j", Seq: 1, Type: jobtype.EventOutput, Text: "hi"}})
+	ea, eb := <-a.Events(), <-b.Events()
+	if ea != eb {
+		t.Fatal("the subscribers got two copies of one event")
+	}
+	ja, err := ea.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, _ := eb.JSON()
+	if &ja[0] != &jb[0] {
+		t.Error("the event was encoded twice")
+	}
+	if want := `"text":"hi"`; !strings.Contains(string(ja), want) {
+		t.Errorf("JSON %s lacks %s", ja, want)
 	}
 }

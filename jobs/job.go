@@ -78,10 +78,16 @@ type Job struct {
 }
 
 // Event is one change of a job as the server holds it: the event every
-// client sees and the user it belongs to, which routes it to that user's
-// streams and is never encoded.
+// client sees, the user it belongs to, which routes it to that user's
+// streams, and, on events this node wrote, the snapshot the change made.
+// Neither of the last two is encoded.
 type Event struct {
 	jobtype.Event
 
 	UserID string `json:"-"`
+	// After is the job's snapshot at this event's seq, set by the Service
+	// on the events it writes (the write returns it), nil on events read
+	// from the log: a follower that keeps snapshots (/cable) then needs no
+	// read. It must not be modified.
+	After *Snapshot `json:"-"`
 }

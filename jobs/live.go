@@ -33,7 +33,7 @@ func (s *Snapshot) JSON() ([]byte, error) {
 			s.err = fmt.Errorf("encode job %s: %w", s.Job.ID, s.err)
 		}
 	})
-	return s.body, s.err
+	return s.body[:len(s.body):len(s.body)], s.err // an append copies
 }
 
 // LiveCache is what a Broker that links several nodes keeps true in a

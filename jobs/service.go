@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aijobs/aijobs/beat"
 	"github.com/aijobs/aijobs/secret"
 )
 
@@ -31,7 +32,9 @@ type Broker interface {
 // Subscription is a live feed of events. A subscriber that falls behind is
 // dropped: Dropped is closed and it must resume from the log.
 type Subscription interface {
-	Events() <-chan Event
+	// Events delivers the events, each shared with the node's other
+	// subscribers: read-only.
+	Events() <-chan *Shared
 	Dropped() <-chan struct{}
 	Close()
 }
@@ -104,6 +107,9 @@ type Service struct {
 	// finished caches snapshots of terminal jobs, which never change again:
 	// a client polling a finished job costs no read. Guarded by mu.
 	finished map[string]*Snapshot
+	// beats are the heartbeats of the streams, one wheel per interval
+	// shared by all streams of that interval. Guarded by mu.
+	beats map[time.Duration]*beat.Wheel
 }
 
 // cacheSize bounds the cache; a full cache is simply emptied.
@@ -113,7 +119,7 @@ const cacheSize = 10000
 func NewService(store Store, broker Broker, keys *secret.Keys, cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	return &Service{store: store, broker: broker, keys: keys, bodyKey: keys.Derive("aijobs request body v1"),
-		cfg: cfg, live: newLive(cfg.LiveJobs, cfg.LiveFor), finished: map[string]*Snapshot{}}
+		cfg: cfg, live: newLive(cfg.LiveJobs, cfg.LiveFor), finished: map[string]*Snapshot{}, beats: map[time.Duration]*beat.Wheel{}}
 }
 
 // SubmitRequest is a new AI request.
@@ -185,7 +191,9 @@ func (s *Service) Submit(ctx context.Context, u User, req SubmitRequest) (job Jo
 		return Job{}, false, fmt.Errorf("submit: %w", err)
 	}
 	if first != nil {
-		s.keep(NewSnapshot(job), gen)
+		snap := NewSnapshot(job)
+		s.keep(snap, gen)
+		first.After = snap
 		s.broker.Publish(*first)
 	}
 	return job, first != nil, nil
@@ -391,7 +399,9 @@ func (s *Service) update(ctx context.Context, jobID string, fn func(j *Job, now 
 		return j, err
 	}
 	// Before publishing: whoever hears of the event finds this version.
-	s.keep(NewSnapshot(j), gen)
+	snap := NewSnapshot(j)
+	s.keep(snap, gen)
+	ev.After = snap
 	s.broker.Publish(ev)
 	return j, nil
 }

@@ -161,9 +161,9 @@ func TestWatchUserAfterExpiry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	var got []int64
-	err := b.svc.WatchUser(ctx, b.user.ID, jobs.WatchOptions{After: 1}, func(ev jobs.Event) error {
+	err := b.svc.WatchUser(ctx, b.user.ID, jobs.WatchOptions{After: 1}, func(ev *jobs.Shared) error {
 		if ev.JobID != kept.ID || ev.Type == jobs.EventSnapshot || ev.Type == jobs.EventResync {
-			t.Errorf("unexpected event %+v", ev)
+			t.Errorf("unexpected event %+v", ev.Event)
 		}
 		got = append(got, ev.UserSeq)
 		if len(got) == 2 {
@@ -190,7 +190,7 @@ func TestUserStreamSeesNewJobAtOnce(t *testing.T) {
 			close(watching)
 		}
 		return nil
-	}}, func(ev jobs.Event) error { got <- ev; return nil })
+	}}, func(ev *jobs.Shared) error { got <- ev.Event; return nil })
 	<-watching // subscribed and caught up
 	j := b.submit(t)
 	select {

@@ -44,8 +44,8 @@ func TestUserStreamAcrossOutOfOrderCommits(t *testing.T) {
 
 	got := make(chan jobs.Event, 16)
 	watch := func(after int64) {
-		go svc.WatchUser(ctx, u.ID, jobs.WatchOptions{After: after}, func(ev jobs.Event) error {
-			got <- ev
+		go svc.WatchUser(ctx, u.ID, jobs.WatchOptions{After: after}, func(ev *jobs.Shared) error {
+			got <- ev.Event
 			return nil
 		})
 	}

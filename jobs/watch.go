@@ -1,11 +1,13 @@
 package jobs
 
 import (
-	"github.com/aijobs/aijobs/jobtype"
-
 	"context"
 	"errors"
 	"time"
+
+	"github.com/aijobs/aijobs/aside"
+	"github.com/aijobs/aijobs/beat"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // ErrSlow ends a stream whose client fell behind the live feed; the client
@@ -52,7 +54,8 @@ type WatchOptions struct {
 	// After is the client's position: the last seq (job stream) or user seq
 	// (user stream) it has. Negative means none: start with snapshots.
 	After int64
-	// Heartbeat, when positive, calls Beat at that interval while idle.
+	// Heartbeat, when positive, calls Beat at that interval (at most; one
+	// timer wheel per interval beats all streams).
 	Heartbeat time.Duration
 	Beat      func() error
 }
@@ -64,28 +67,14 @@ const replayPage = 500
 // follows live. A stream without a position (or a position the log cannot
 // serve) starts with a snapshot or resync event. It returns nil after the
 // terminal event, ErrSlow if the client fell behind, or the first error.
-func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(Event) error) error {
-	if _, err := s.Get(ctx, userID, jobID); err != nil {
-		return err
-	}
-	sub := s.broker.Subscribe(userID, jobID)
-	defer sub.Close()
-	j, err := s.store.Job(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	last := opts.After
-	if last < 0 || last > j.Seq {
-		typ := EventSnapshot
-		if last > j.Seq {
-			typ = EventResync // the client is ahead of this server's log
-		}
-		if err := send(snapshotEvent(typ, j)); err != nil {
-			return err
-		}
-		last = j.Seq
-	}
-	done := j.Terminal && last >= j.Seq
+// The events given to send are shared with the node's other streams:
+// read-only.
+func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOptions, send func(*Shared) error) error {
+	var (
+		sub  Subscription
+		last int64
+		done bool
+	)
 	catchUp := func() error {
 		for !done {
 			evs, err := s.store.Events(ctx, jobID, last, replayPage)
@@ -93,7 +82,7 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 				return err
 			}
 			for _, ev := range evs {
-				if err := send(ev); err != nil {
+				if err := send(Share(ev)); err != nil {
 					return err
 				}
 				last, done = ev.Seq, ev.Type.Terminal()
@@ -104,10 +93,38 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 		}
 		return nil
 	}
-	if err := catchUp(); err != nil {
+	// The reads and the first sends run aside: the goroutine that then
+	// follows for hours keeps a small stack.
+	err := aside.Do(func() error {
+		if _, err := s.Get(ctx, userID, jobID); err != nil {
+			return err
+		}
+		sub = s.broker.Subscribe(userID, jobID)
+		j, err := s.store.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		last = opts.After
+		if last < 0 || last > j.Seq {
+			typ := EventSnapshot
+			if last > j.Seq {
+				typ = EventResync // the client is ahead of this server's log
+			}
+			if err := send(Share(snapshotEvent(typ, j))); err != nil {
+				return err
+			}
+			last = j.Seq
+		}
+		done = j.Terminal && last >= j.Seq
+		return catchUp()
+	})
+	if sub != nil {
+		defer sub.Close()
+	}
+	if err != nil {
 		return err
 	}
-	return s.follow(ctx, sub, opts, func(ev Event) error {
+	return s.follow(ctx, sub, opts, func(ev *Shared) error {
 		switch {
 		case ev.Seq <= last:
 			return nil // replayed already
@@ -122,7 +139,8 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 // WatchUser sends all of a user's events, in user seq order. Without a
 // position it starts with a snapshot event per unfinished job; with a
 // position ahead of the log, with a resync event per unfinished job. It ends
-// only with ctx, ErrSlow or an error.
+// only with ctx, ErrSlow or an error. The events given to send are shared
+// with the node's other streams: read-only.
 //
 // User seqs increase but need not be consecutive (on PostgreSQL they are
 // transaction ids), so a live event one past the last is sent at once and
@@ -130,39 +148,14 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 // event only once nothing can commit before it, which takes a few
 // milliseconds while older transactions end. A stream that cannot reach the
 // event within visibleWait ends with ErrSlow and the client resumes.
-func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(Event) error) error {
+func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOptions, send func(*Shared) error) error {
 	sub := s.broker.Subscribe(userID, "")
 	defer sub.Close()
-	view, err := s.store.UserView(ctx, userID, 1000)
-	if err != nil {
-		return err
-	}
-	last := opts.After
-	if last >= 0 && last < view.Oldest-1 { // not last+1: that overflows at the int64 limit
-		// Events before Oldest belong only to jobs that expired and were
-		// deleted with their whole log (a kept job keeps every event), so
-		// replaying all that is kept loses nothing the client can still see.
-		last = view.Oldest - 1
-	}
+	var last int64
 	// shown holds the job seq of each snapshot sent: the snapshot may
-	// already reflect events the log hands out after Newest.
+	// already reflect events the log hands out after its position.
 	shown := map[string]int64{}
-	if last < 0 || last > view.Newest {
-		typ := EventSnapshot
-		if last >= 0 {
-			typ = EventResync // the client is ahead of this log
-		}
-		for _, j := range view.Unfinished {
-			ev := snapshotEvent(typ, j)
-			ev.UserSeq = view.Newest
-			if err := send(ev); err != nil {
-				return err
-			}
-			shown[j.ID] = j.Seq
-		}
-		last = view.Newest
-	}
-	deliver := func(ev Event) error {
+	deliver := func(ev *Shared) error {
 		last = ev.UserSeq
 		if seq, ok := shown[ev.JobID]; ok {
 			if ev.Seq <= seq {
@@ -179,7 +172,7 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 				return err
 			}
 			for _, ev := range evs {
-				if err := deliver(ev); err != nil {
+				if err := deliver(Share(ev)); err != nil {
 					return err
 				}
 			}
@@ -187,9 +180,6 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 				return nil
 			}
 		}
-	}
-	if err := catchUp(); err != nil {
-		return err
 	}
 	// reach reads the log until the stream has passed pos.
 	reach := func(pos int64) error {
@@ -206,7 +196,41 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 			}
 		}
 	}
-	return s.follow(ctx, sub, opts, func(ev Event) error {
+	// The reads and the first sends run aside: the goroutine that then
+	// follows for hours keeps a small stack.
+	err := aside.Do(func() error {
+		view, err := s.store.UserView(ctx, userID, 1000)
+		if err != nil {
+			return err
+		}
+		last = opts.After
+		if last >= 0 && last < view.Oldest-1 { // not last+1: that overflows at the int64 limit
+			// Events before Oldest belong only to jobs that expired and were
+			// deleted with their whole log (a kept job keeps every event), so
+			// replaying all that is kept loses nothing the client can still see.
+			last = view.Oldest - 1
+		}
+		if last < 0 || last > view.Newest {
+			typ := EventSnapshot
+			if last >= 0 {
+				typ = EventResync // the client is ahead of this log
+			}
+			for _, j := range view.Unfinished {
+				ev := snapshotEvent(typ, j)
+				ev.UserSeq = view.Newest
+				if err := send(Share(ev)); err != nil {
+					return err
+				}
+				shown[j.ID] = j.Seq
+			}
+			last = view.Newest
+		}
+		return catchUp()
+	})
+	if err != nil {
+		return err
+	}
+	return s.follow(ctx, sub, opts, func(ev *Shared) error {
 		switch {
 		case ev.UserSeq <= last:
 			return nil
@@ -235,22 +259,37 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// heartbeat returns the wheel that beats every interval, shared by all the
+// streams of that interval: one timer for all, not a ticker each.
+func (s *Service) heartbeat(every time.Duration) *beat.Wheel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.beats[every]
+	if w == nil {
+		w = beat.New(every)
+		s.beats[every] = w
+	}
+	return w
+}
+
 // follow delivers live events from sub to handle until done, with heartbeats.
-func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOptions, handle func(Event) error, done func() bool) error {
-	var beat <-chan time.Time
+func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOptions, handle func(*Shared) error, done func() bool) error {
+	var beats <-chan struct{}
 	if opts.Heartbeat > 0 && opts.Beat != nil {
-		t := time.NewTicker(opts.Heartbeat)
-		defer t.Stop()
-		beat = t.C
+		var leave func()
+		beats, leave = s.heartbeat(opts.Heartbeat).Join()
+		defer leave()
 	}
 	for !done() {
 		select {
+		// Sends run aside (they write to the client): the goroutine
+		// that parks here keeps a small stack.
 		case ev := <-sub.Events():
-			if err := handle(ev); err != nil {
+			if err := aside.Do(func() error { return handle(ev) }); err != nil {
 				return err
 			}
-		case <-beat:
-			if err := opts.Beat(); err != nil {
+		case <-beats:
+			if err := aside.Do(opts.Beat); err != nil {
 				return err
 			}
 		case <-sub.Dropped():
@@ -264,7 +303,7 @@ func (s *Service) follow(ctx context.Context, sub Subscription, opts WatchOption
 
 func snapshotEvent(typ EventType, j Job) Event {
 	snap := j.Job
-	return Event{UserID: j.UserID, Event: jobtype.Event{JobID: j.ID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &snap}}
+	return Event{UserID: j.UserID, After: NewSnapshot(j), Event: jobtype.Event{JobID: j.ID, Seq: j.Seq, Type: typ, Terminal: j.Terminal, At: time.Now().UTC(), Status: j.Status, Progress: j.Progress, Attempt: j.Attempt, Intent: j.Intent, Job: &snap}}
 }
 
 // Next returns the snapshot after ev, given j, the snapshot just before it

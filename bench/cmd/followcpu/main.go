@@ -91,7 +91,29 @@ func main() {
 		}
 		benchutil.Summary("followcpu round %d: %d running jobs, %d × %v windows per method, server CPU: nobody following %.2f s; %s",
 			i+1, *njobs, *cycles, *window, none.cpu, strings.Join(parts, "; "))
+		if sse.requests > 0 {
+			benchutil.Summary("followcpu round %d per 1,000 delivered changes: %s", i+1, perThousand(sse, none, hasNone, get))
+		}
 	}
+}
+
+// perThousand says what 1,000 changes delivered by SSE cost the server:
+// gross (the window's CPU over the events it delivered) and, with a
+// no-follower window, net of running the jobs, which is also the reference
+// (the CPU of making the same number of changes with nobody following);
+// and what 1,000 polls cost, net, for comparison.
+func perThousand(sse, none phaseResult, hasNone bool, get func(string) (phaseResult, bool)) string {
+	k := 1000 / float64(sse.requests)
+	out := fmt.Sprintf("SSE %.3f s gross (%d events)", sse.cpu*k, sse.requests)
+	if !hasNone {
+		return out
+	}
+	out += fmt.Sprintf(", %.3f s net of running the jobs; reference, the same changes with nobody following: %.3f s (gross ratio %.2f)",
+		(sse.cpu-none.cpu)*k, none.cpu*k, sse.cpu/none.cpu)
+	if p, ok := get("poll"); ok && p.requests > 0 {
+		out += fmt.Sprintf("; 1,000 polls: %.3f s net", (p.cpu-none.cpu)*1000/float64(p.requests))
+	}
+	return out
 }
 
 func runRound(round int, order []string) []phaseResult {

@@ -92,7 +92,7 @@ func main() {
 			if bare != nil {
 				ratio = fmt.Sprintf(" (RSS %.2fx bare net/http: %.1f KiB RSS, %.1f KiB heap, %.1f KiB stacks)", r.perConnRSS()/bare.perConnRSS(), bare.perConnRSS()/1024, bare.perConnHeap()/1024, bare.perConnStack()/1024)
 			}
-			benchutil.Summary("idle round %d %s: %d conns: %.1f KiB RSS/conn, %.1f KiB heap/conn, %.1f KiB stacks/conn%s (target <= 20 KiB); %.0f goroutines",
+			benchutil.Summary("idle round %d %s: %d conns: %.1f KiB RSS/conn, %.1f KiB heap/conn, %.1f KiB stacks/conn%s (targets: SSE <= 30 KiB, /cable <= 36 KiB); %.0f goroutines",
 				i+1, r.kind, r.opened, r.perConnRSS()/1024, r.perConnHeap()/1024, r.perConnStack()/1024, ratio, r.goroutinesAfter)
 		}
 	}
