@@ -321,15 +321,24 @@ func (f *cableFeed) followJob() {
 		return
 	}
 	// Aside, so that this goroutine keeps a small stack while it follows.
-	if err := aside.Do(func() error { _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); return err }); err != nil {
+	// A store that cannot answer is not a missing job: the subscription
+	// waits, unconfirmed, until it can.
+	for {
+		err := aside.Do(func() error { _, err := c.s.svc.Get(f.ctx, c.userID, f.jobID); return err })
+		if err == nil {
+			break
+		}
 		if f.ctx.Err() != nil {
 			return
 		}
-		if p := jobs.ProblemOf(err); p == nil || p.Kind != jobs.KindNotFound {
-			c.s.log.WarnContext(f.ctx, "cable subscribe failed", slog.String("job", f.jobID), slog.String("error", err.Error()))
+		if p := jobs.ProblemOf(err); p != nil && p.Kind == jobs.KindNotFound {
+			f.reject()
+			return
 		}
-		f.reject()
-		return
+		c.s.log.WarnContext(f.ctx, "cable subscribe failed, retrying", slog.String("job", f.jobID), slog.String("error", err.Error()))
+		if !sleepCtx(f.ctx, cableRetry) {
+			return
+		}
 	}
 	f.mu.Lock()
 	f.checked = true // the writer confirms; the snapshots come from Watch

@@ -820,3 +820,38 @@ func TestCableReadsNoJobPerEvent(t *testing.T) {
 		t.Errorf("following 22 events read the job %d times, want 0", n)
 	}
 }
+
+// outage is a store whose reads of one user's job fail as unavailable
+// until heal is closed.
+type outage struct {
+	jobs.Store
+	heal chan struct{}
+}
+
+func (o *outage) UserJob(ctx context.Context, userID, id string) (jobs.Job, error) {
+	select {
+	case <-o.heal:
+		return o.Store.UserJob(ctx, userID, id)
+	default:
+		return jobs.Job{}, jobs.ErrUnavailable
+	}
+}
+
+// TestCableSubscribeDuringOutage: a subscription made while the store
+// cannot answer is not rejected as not_found (the job exists): it is
+// confirmed once the store answers again.
+func TestCableSubscribeDuringOutage(t *testing.T) {
+	o := &outage{heal: make(chan struct{})}
+	e := newCableEnvOn(t, Config{}, func(st jobs.Store) jobs.Store { o.Store = st; return o })
+	u, tok := e.user("otto")
+	j := e.submit(u)
+	c := e.mustDial("", bearerHeader(tok))
+	c.welcome()
+	id := jobIdentifier(j.ID)
+	c.send(subscribeFrame(id))
+	time.Sleep(300 * time.Millisecond)
+	close(o.heal)
+	if f := c.next(); f.Type != "confirm_subscription" {
+		t.Fatalf("after the outage: %s, want confirm_subscription", f.raw)
+	}
+}
