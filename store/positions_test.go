@@ -62,9 +62,17 @@ func TestUpgradeKeepsUserPositionsRising(t *testing.T) {
 	if first.UserSeq <= old {
 		t.Fatalf("the first event after the upgrade has user seq %d, not above the old %d", first.UserSeq, old)
 	}
-	evs, err := st.UserEvents(ctx, u.ID, 0, 10)
-	if err != nil {
-		t.Fatal(err)
+	// The new event is handed out once no transaction that began before
+	// its commit is still running — in the whole cluster, which other
+	// tests share: wait for that.
+	var evs []jobs.Event
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if evs, err = st.UserEvents(ctx, u.ID, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) >= 2 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(evs) != 2 || evs[0].JobID != "job_old" || evs[1].JobID != "job_new" {
 		t.Fatalf("user events after the upgrade: %+v, want job_old's then job_new's", evs)
