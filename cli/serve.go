@@ -253,7 +253,12 @@ func serve(ctx context.Context, env *Env, f serveFlags, log *slog.Logger) error 
 	// River UI at /riverui/, for admins (a worker serves no UI).
 	var riverUI http.Handler
 	if f.role != "worker" {
-		if riverUI, err = api.NewRiverUI(serving, q.Client(), log); err != nil {
+		if c := q.PgxClient(); c != nil {
+			riverUI, err = api.NewRiverUI(serving, c, log)
+		} else {
+			riverUI, err = api.NewRiverUI(serving, q.SQLClient(), log)
+		}
+		if err != nil {
 			return err
 		}
 	}

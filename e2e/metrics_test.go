@@ -146,8 +146,12 @@ func TestMetricsMove(t *testing.T) {
 			present(t, after, m("go_sql_in_use_connections", "db_name", "aijobs"), m("go_sql_wait_count_total", "db_name", "aijobs"),
 				m("go_sql_in_use_connections", "db_name", "aijobs_read"))
 		} else {
-			present(t, after, m("go_sql_in_use_connections", "db_name", "aijobs"), m("aijobs_db_pool_acquired_conns"),
-				m("aijobs_db_pool_acquire_waits_total"))
+			present(t, after, m("aijobs_db_pool_acquired_conns"), m("aijobs_db_pool_acquire_waits_total"), m("aijobs_db_pool_new_conns_total"))
+			for _, smp := range after {
+				if strings.HasPrefix(smp.name, "go_sql_") {
+					t.Errorf("%s on PostgreSQL, where aijobs' queries go to the pgx pool", smp.name)
+				}
+			}
 		}
 		for _, smp := range after {
 			for k, v := range smp.labels {

@@ -136,30 +136,29 @@ func (r *Registry) Stats() *Stats { return r.stats }
 // Store is what the Registry reads from the store: its pools and the
 // depth of the queue (store.Store implements it).
 type Store interface {
-	// DB is the pool that takes writes; ReadDB the one that serves reads
-	// (the same on PostgreSQL).
+	// DB is SQLite's pool that takes writes, ReadDB its pool that serves
+	// reads (both unused on PostgreSQL).
 	DB() *sql.DB
 	ReadDB() *sql.DB
-	// Pool is the pgx pool under DB on PostgreSQL, nil on SQLite.
+	// Pool is the pgx pool on PostgreSQL, nil on SQLite.
 	Pool() *pgxpool.Pool
 	UnfinishedCounter
 }
 
 // Observe registers what is read from the live system: open subscriptions
-// of the broker, the database pools' connections (database/sql's go_sql_*
-// with db_name "aijobs" for the write pool and "aijobs_read" for SQLite's
-// read-only pool; on PostgreSQL the pgx pool under them as aijobs_db_pool_*),
-// and lets Stats sample the queue's depth from the store.
+// of the broker, the database pools' connections (on SQLite database/sql's
+// go_sql_* with db_name "aijobs" for the write pool and "aijobs_read" for
+// the read-only pool; on PostgreSQL the pgx pool as aijobs_db_pool_*), and
+// lets Stats sample the queue's depth from the store.
 func (r *Registry) Observe(broker interface{ Subscribers() int }, st Store) {
 	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "aijobs_subscriptions", Help: "Open event subscriptions of the hub (streams, long-polls, workers).",
 	}, func() float64 { return float64(broker.Subscribers()) }))
-	r.reg.MustRegister(collectors.NewDBStatsCollector(st.DB(), "aijobs"))
-	if rd := st.ReadDB(); rd != nil && rd != st.DB() {
-		r.reg.MustRegister(collectors.NewDBStatsCollector(rd, "aijobs_read"))
-	}
 	if p := st.Pool(); p != nil {
 		r.reg.MustRegister(newPoolCollector(p))
+	} else {
+		r.reg.MustRegister(collectors.NewDBStatsCollector(st.DB(), "aijobs"))
+		r.reg.MustRegister(collectors.NewDBStatsCollector(st.ReadDB(), "aijobs_read"))
 	}
 	r.stats.setStore(st)
 }

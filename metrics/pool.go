@@ -10,7 +10,7 @@ import (
 type poolCollector struct {
 	pool                                  *pgxpool.Pool
 	max, acquired, idle, total, construct *prometheus.Desc
-	waits, waitSeconds, canceled          *prometheus.Desc
+	waits, waitSeconds, canceled, opened  *prometheus.Desc
 }
 
 func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
@@ -27,12 +27,13 @@ func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
 		waits:       d("acquire_waits_total", "Acquires from the PostgreSQL pool that had to wait for a connection."),
 		waitSeconds: d("acquire_wait_seconds_total", "Time spent waiting for a PostgreSQL pool connection."),
 		canceled:    d("canceled_acquires_total", "Acquires from the PostgreSQL pool given up by their caller."),
+		opened:      d("new_conns_total", "Connections the PostgreSQL pool opened."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.max, c.acquired, c.idle, c.total, c.construct, c.waits, c.waitSeconds, c.canceled} {
+	for _, d := range []*prometheus.Desc{c.max, c.acquired, c.idle, c.total, c.construct, c.waits, c.waitSeconds, c.canceled, c.opened} {
 		ch <- d
 	}
 }
@@ -52,4 +53,5 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.waits, float64(st.EmptyAcquireCount()))
 	counter(c.waitSeconds, st.EmptyAcquireWaitTime().Seconds())
 	counter(c.canceled, float64(st.CanceledAcquireCount()))
+	counter(c.opened, float64(st.NewConnsCount()))
 }

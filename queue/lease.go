@@ -136,7 +136,7 @@ func (q *Queue) sweep(ctx context.Context, now time.Time, live, lapsed []string)
 func (q *Queue) forEachLost(ctx context.Context, live, kinds []string, f func(*rivertype.JobRow) error) error {
 	params := river.NewJobListParams().Kinds(kinds...).States(rivertype.JobStateRunning).First(1000)
 	for {
-		res, err := q.inserter.JobList(ctx, params)
+		res, err := q.client().JobList(ctx, params)
 		if err != nil {
 			return err
 		}

@@ -21,12 +21,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/aijobs/aijobs/jobs"
 	"github.com/aijobs/aijobs/jobtype"
@@ -172,8 +173,13 @@ func (c Config) withDefaults() Config {
 
 // Queue is the River side of aijobs.
 type Queue struct {
-	inserter *river.Client[*sql.Tx]
-	// worker runs jobs; nil for role api. On SQLite it is the inserter.
+	// sqlClient inserts River jobs in the store's database/sql
+	// transactions on SQLite, where it also works them; nil on PostgreSQL.
+	sqlClient *river.Client[*sql.Tx]
+	// pgxClient inserts River jobs in the store's pgx transactions on
+	// PostgreSQL; nil on SQLite.
+	pgxClient *river.Client[pgx.Tx]
+	// worker runs jobs; nil for role api. On SQLite it is sqlClient.
 	worker interface {
 		Start(context.Context) error
 		Stop(context.Context) error
@@ -252,15 +258,16 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 	q := &Queue{store: st, runner: runner, work: w, cfg: cfg}
 	var err error
 	if st.Postgres() {
-		// Inserts share aijobs' database/sql transaction; work runs on pgx,
-		// which brings LISTEN/NOTIFY wake-ups and cross-node cancellation.
+		// Inserts share aijobs' pgx transaction, in a client of their own
+		// that works nothing (role api has no worker); work brings
+		// LISTEN/NOTIFY wake-ups and cross-node cancellation.
+		d := riverpgxv5.New(st.Pool())
 		insertCfg := *rc
 		insertCfg.Queues, insertCfg.PeriodicJobs = nil, nil
 		insertCfg.ID = cfg.Node + "-insert"
-		if q.inserter, err = river.NewClient(riverdatabasesql.New(st.DB()), &insertCfg); err != nil {
+		if q.pgxClient, err = river.NewClient(d, &insertCfg); err != nil {
 			return nil, fmt.Errorf("river insert client: %w", err)
 		}
-		d := riverpgxv5.New(st.Pool())
 		q.exec = d.GetExecutor()
 		if cfg.Work {
 			if q.worker, err = river.NewClient(d, rc); err != nil {
@@ -271,11 +278,11 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 		rc.PollOnly = true
 		d := riversqlite.New(st.DB())
 		q.exec = d.GetExecutor()
-		if q.inserter, err = river.NewClient(d, rc); err != nil {
+		if q.sqlClient, err = river.NewClient(d, rc); err != nil {
 			return nil, fmt.Errorf("river client: %w", err)
 		}
 		if cfg.Work {
-			q.worker = q.inserter
+			q.worker = q.sqlClient
 		}
 	}
 	st.SetEnqueuer(q.enqueue)
@@ -283,19 +290,43 @@ func New(st *store.Store, runner Runner, cleanup func(context.Context) (int, err
 	return q, nil
 }
 
-func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, jobID string) (int64, error) {
-	res, err := q.inserter.InsertTx(ctx, tx, RunArgs{JobID: jobID}, nil)
+func (q *Queue) enqueue(ctx context.Context, tx store.Tx, jobID string) (int64, error) {
+	res, err := q.insertTx(ctx, tx, RunArgs{JobID: jobID}, nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("insert the river job of %s: %w", jobID, err)
 	}
 	return res.Job.ID, nil
 }
 
 // InsertTx inserts a River job in tx, the transaction of aijobs' own rows
 // it belongs to.
-func (q *Queue) InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
-	_, err := q.inserter.InsertTx(ctx, tx, args, opts)
+func (q *Queue) InsertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := q.insertTx(ctx, tx, args, opts)
 	return err
+}
+
+// insertTx inserts with the client of the store's driver, in the driver's
+// transaction under tx.
+func (q *Queue) insertTx(ctx context.Context, tx store.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	if q.pgxClient != nil {
+		return q.pgxClient.InsertTx(ctx, tx.Pgx(), args, opts)
+	}
+	return q.sqlClient.InsertTx(ctx, tx.SQL(), args, opts)
+}
+
+// riverClient is what the queue asks of its River client besides inserts,
+// the same on either driver.
+type riverClient interface {
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobDelete(ctx context.Context, id int64) (*rivertype.JobRow, error)
+}
+
+// client is the River client of the store's driver.
+func (q *Queue) client() riverClient {
+	if q.pgxClient != nil {
+		return q.pgxClient
+	}
+	return q.sqlClient
 }
 
 // Run works jobs until ctx ends, then drains: no new job is fetched,
@@ -463,7 +494,12 @@ func Backoff(attempt int) time.Duration {
 	return min(time.Second<<min(attempt-1, 6), time.Minute)
 }
 
-// Client is the River client that inserts jobs (on SQLite the same one
-// works them; on PostgreSQL it runs on database/sql), for tools that read
-// and manage River's tables, such as River UI.
-func (q *Queue) Client() *river.Client[*sql.Tx] { return q.inserter }
+// SQLClient is the River client that inserts jobs on SQLite (the same one
+// works them), for tools that read and manage River's tables, such as
+// River UI; nil on PostgreSQL (see PgxClient).
+func (q *Queue) SQLClient() *river.Client[*sql.Tx] { return q.sqlClient }
+
+// PgxClient is the River client that inserts jobs on PostgreSQL, for
+// tools that read and manage River's tables, such as River UI; nil on
+// SQLite (see SQLClient).
+func (q *Queue) PgxClient() *river.Client[pgx.Tx] { return q.pgxClient }

@@ -115,7 +115,7 @@ func submit(t *testing.T, st *store.Store) string {
 // riverJob reads the only River job of kind aijobs_run.
 func riverJob(t *testing.T, q *Queue) *rivertype.JobRow {
 	t.Helper()
-	res, err := q.inserter.JobList(context.Background(), nil)
+	res, err := q.client().JobList(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestOrphanWhoseRiverJobWasDeleted(t *testing.T) {
 		r := newRunner(t, st, nil)
 		q := newQueue(t, st, r, Config{Node: "alive"})
 		id := submit(t, st)
-		if _, err := q.inserter.JobDelete(ctx, riverJob(t, q).ID); err != nil {
+		if _, err := q.client().JobDelete(ctx, riverJob(t, q).ID); err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now()

@@ -25,7 +25,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	}
 	restore := s.calls.unbound() // a big database takes longer than one call's deadline
 	defer restore()
-	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+	if _, err := s.w.exec(ctx, `VACUUM INTO ?`, path); err != nil {
 		return wrap(err, "back up the database into "+path)
 	}
 	return nil

@@ -12,7 +12,8 @@ import (
 )
 
 // calls bounds every call into the database with a deadline and keeps the
-// outcome of writes. The store's connectors share one.
+// outcome of writes. One is shared by the store's SQLite connectors (below)
+// or by its pgx runners on PostgreSQL (pgx.go).
 type calls struct {
 	// timeout is the deadline of one call (a time.Duration; 0: none).
 	timeout atomic.Int64
@@ -89,11 +90,12 @@ func (c *calls) writeFailed(err error) {
 	}
 }
 
-// connector opens connections whose every call has the store's deadline
-// (see DefaultCallTimeout). Wrapping the driver, rather than each method of
-// Store, bounds everything that goes through the store's *sql.DB — the
-// store's queries, River's on the same pool, statements inside
-// transactions — and sees every write's outcome.
+// connector opens SQLite connections whose every call has the store's
+// deadline (see DefaultCallTimeout). Wrapping the driver, rather than each
+// method of Store, bounds everything that goes through the store's *sql.DB
+// — the store's queries, River's on the same pool, statements inside
+// transactions — and sees every write's outcome. On PostgreSQL the store
+// runs on pgx without database/sql, and pgx.go does the same per call.
 type connector struct {
 	driver.Connector
 	calls *calls
@@ -102,8 +104,7 @@ type connector struct {
 	writer bool
 }
 
-// Connect opens (or, on PostgreSQL, acquires from the pgx pool) a
-// connection, within the deadline.
+// Connect opens a connection, within the deadline.
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	bctx, cancel := c.calls.bound(ctx)
 	defer cancel()
@@ -115,7 +116,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 // conn is a driver connection whose calls have the store's deadline. It
-// forwards every optional interface both drivers implement. database/sql
+// forwards every optional interface the driver implements. database/sql
 // uses a connection from one goroutine at a time.
 type conn struct {
 	driver.Conn
@@ -131,7 +132,7 @@ type conn struct {
 func (c *conn) Unwrap() driver.Conn { return c.Conn }
 
 // errNoContext is a driver without the context-taking method asked for;
-// both drivers the store uses have them all.
+// the SQLite driver has them all.
 var errNoContext = errors.New("database driver does not take a context")
 
 // executed records the outcome of a statement on the write pool.
@@ -185,7 +186,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		}
 		return nil, err
 	}
-	return &rows{Rows: rs, calls: c.calls, ctx: ctx, bctx: bctx, cancel: cancel}, nil
+	return &driverRows{Rows: rs, calls: c.calls, ctx: ctx, bctx: bctx, cancel: cancel}, nil
 }
 
 // PrepareContext implements driver.ConnPrepareContext.
@@ -204,7 +205,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 }
 
 // BeginTx implements driver.ConnBeginTx. The deadline covers the whole
-// transaction, from BEGIN to COMMIT: both drivers commit with the context
+// transaction, from BEGIN to COMMIT: the driver commits with the context
 // the transaction began with.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	b, ok := c.Conn.(driver.ConnBeginTx)
@@ -222,7 +223,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	c.inTx, c.txWrote = !opts.ReadOnly, false
-	return &tx{Tx: t, conn: c, ctx: ctx, bctx: bctx, cancel: cancel}, nil
+	return &driverTx{Tx: t, conn: c, ctx: ctx, bctx: bctx, cancel: cancel}, nil
 }
 
 // Ping implements driver.Pinger.
@@ -254,8 +255,8 @@ func (c *conn) IsValid() bool {
 	return !ok || v.IsValid()
 }
 
-// CheckNamedValue implements driver.NamedValueChecker (pgx takes every Go
-// value as it is; SQLite's driver has none, which ErrSkip keeps).
+// CheckNamedValue implements driver.NamedValueChecker (SQLite's driver has
+// none, which ErrSkip keeps).
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	if ch, ok := c.Conn.(driver.NamedValueChecker); ok {
 		return ch.CheckNamedValue(nv)
@@ -301,11 +302,11 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		}
 		return nil, err
 	}
-	return &rows{Rows: rs, calls: s.conn.calls, ctx: ctx, bctx: bctx, cancel: cancel}, nil
+	return &driverRows{Rows: rs, calls: s.conn.calls, ctx: ctx, bctx: bctx, cancel: cancel}, nil
 }
 
-// rows are a query's rows; closing them ends the query's deadline.
-type rows struct {
+// driverRows are a query's rows; closing them ends the query's deadline.
+type driverRows struct {
 	driver.Rows
 	calls     *calls
 	ctx, bctx context.Context
@@ -313,18 +314,18 @@ type rows struct {
 }
 
 // Next implements driver.Rows.
-func (r *rows) Next(dest []driver.Value) error {
+func (r *driverRows) Next(dest []driver.Value) error {
 	return r.calls.result(r.ctx, r.bctx, r.Rows.Next(dest))
 }
 
 // Close implements driver.Rows.
-func (r *rows) Close() error {
+func (r *driverRows) Close() error {
 	defer r.cancel()
 	return r.Rows.Close()
 }
 
-// tx is a transaction with the store's deadline from BEGIN to COMMIT.
-type tx struct {
+// driverTx is a transaction with the store's deadline from BEGIN to COMMIT.
+type driverTx struct {
 	driver.Tx
 	conn      *conn
 	ctx, bctx context.Context
@@ -332,7 +333,7 @@ type tx struct {
 }
 
 // Commit implements driver.Tx.
-func (t *tx) Commit() error {
+func (t *driverTx) Commit() error {
 	defer t.cancel()
 	wrote := t.conn.txWrote
 	t.conn.inTx, t.conn.txWrote = false, false
@@ -349,7 +350,7 @@ func (t *tx) Commit() error {
 }
 
 // Rollback implements driver.Tx.
-func (t *tx) Rollback() error {
+func (t *driverTx) Rollback() error {
 	defer t.cancel()
 	t.conn.inTx, t.conn.txWrote = false, false
 	return t.conn.calls.result(t.ctx, t.bctx, t.Tx.Rollback())

@@ -2,16 +2,15 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"strings"
 	"sync"
 )
 
-// dialect holds everything that differs between SQLite and PostgreSQL.
+// dialect holds everything that differs between SQLite and PostgreSQL in
+// the SQL itself; placeholders are the runners' (runner.go: SQLite takes
+// the portable "?", the pgx runner rebinds them to $n).
 type dialect interface {
-	// rebind turns the portable "?" placeholders into the dialect's own.
-	rebind(query string) string
 	// forUpdate is appended to a SELECT that will be followed by an UPDATE
 	// of the same row in one transaction.
 	forUpdate() string
@@ -23,7 +22,7 @@ type dialect interface {
 	uniqueViolation(err error) bool
 	// snapshotRead is the transaction in which several reads see one
 	// snapshot of the database.
-	snapshotRead() *sql.TxOptions
+	snapshotRead() txOptions
 	// nowMicros is an SQL expression: the database's clock in unix
 	// microseconds, BIGINT.
 	nowMicros() string
@@ -33,19 +32,17 @@ type dialect interface {
 	// have seen. Once the event is written with it, wrote runs.
 	userSeq(userID string) (expr string, args []any)
 	// wrote follows the insert of the user's event at user seq seq.
-	wrote(ctx context.Context, tx *sql.Tx, userID string, seq int64) error
+	wrote(ctx context.Context, tx txn, userID string, seq int64) error
 	// userSeqVisible is an SQL condition on aijobs_events.user_seq ("" for
 	// none): the events a reader may hand out in user seq order, those
 	// before which no event can still be committed.
 	userSeqVisible() string
 	// newestUserSeq is the position of a reader that has seen every event
 	// of the user that userSeqVisible lets it read now, in tx's snapshot.
-	newestUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error)
+	newestUserSeq(ctx context.Context, tx txn, userID string) (int64, error)
 }
 
 type sqliteDialect struct{}
-
-func (sqliteDialect) rebind(q string) string { return q }
 
 // SQLite locks the whole database for a write transaction (_txlock=immediate).
 func (sqliteDialect) forUpdate() string { return "" }
@@ -61,7 +58,7 @@ func (sqliteDialect) uniqueViolation(err error) bool { return sqliteUniqueViolat
 
 // A SQLite read transaction in WAL mode reads one snapshot from its first
 // read on; the read-only pool's driver takes no isolation options.
-func (sqliteDialect) snapshotRead() *sql.TxOptions { return nil }
+func (sqliteDialect) snapshotRead() txOptions { return txOptions{} }
 
 // SQLite's clock is the machine's, to the millisecond.
 func (sqliteDialect) nowMicros() string {
@@ -74,16 +71,16 @@ func (sqliteDialect) userSeq(userID string) (string, []any) {
 	return `(SELECT event_seq + 1 FROM aijobs_users WHERE id = ?)`, []any{userID}
 }
 
-func (sqliteDialect) wrote(ctx context.Context, tx *sql.Tx, userID string, seq int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE aijobs_users SET event_seq = ? WHERE id = ?`, seq, userID)
+func (sqliteDialect) wrote(ctx context.Context, tx txn, userID string, seq int64) error {
+	_, err := tx.exec(ctx, `UPDATE aijobs_users SET event_seq = ? WHERE id = ?`, seq, userID)
 	return err
 }
 
 func (sqliteDialect) userSeqVisible() string { return "" }
 
-func (sqliteDialect) newestUserSeq(ctx context.Context, tx *sql.Tx, userID string) (int64, error) {
+func (sqliteDialect) newestUserSeq(ctx context.Context, tx txn, userID string) (int64, error) {
 	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT event_seq FROM aijobs_users WHERE id = ?`, userID).Scan(&seq)
+	err := tx.queryRow(ctx, `SELECT event_seq FROM aijobs_users WHERE id = ?`, userID).Scan(&seq)
 	return seq, err
 }
 
@@ -102,7 +99,7 @@ func (postgresDialect) userSeq(string) (string, []any) {
 	return `pg_current_xact_id()::text::bigint + (SELECT shift FROM aijobs_event_clock)`, nil
 }
 
-func (postgresDialect) wrote(context.Context, *sql.Tx, string, int64) error { return nil }
+func (postgresDialect) wrote(context.Context, txn, string, int64) error { return nil }
 
 // pgHorizon is the lowest position a transaction still running may write.
 const pgHorizon = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT shift FROM aijobs_event_clock)`
@@ -111,9 +108,9 @@ func (postgresDialect) userSeqVisible() string { return `user_seq < ` + pgHorizo
 
 // Every position below the horizon is final, whether or not it is the
 // user's: the reader has seen them all.
-func (postgresDialect) newestUserSeq(ctx context.Context, tx *sql.Tx, _ string) (int64, error) {
+func (postgresDialect) newestUserSeq(ctx context.Context, tx txn, _ string) (int64, error) {
 	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT `+pgHorizon+` - 1`).Scan(&seq)
+	err := tx.queryRow(ctx, `SELECT `+pgHorizon+` - 1`).Scan(&seq)
 	return seq, err
 }
 
@@ -123,12 +120,13 @@ func (postgresDialect) nowMicros() string {
 	return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
 }
 
-func (postgresDialect) snapshotRead() *sql.TxOptions {
-	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+func (postgresDialect) snapshotRead() txOptions {
+	return txOptions{readOnly: true, snapshot: true}
 }
 
-// rebind caches its answers: the store's queries are a fixed set, and the
-// hot paths ask for the same ones on every call.
+// rebind turns the portable "?" placeholders into PostgreSQL's $n, for the
+// pgx runner. It caches its answers: the store's queries are a fixed set,
+// and the hot paths ask for the same ones on every call.
 func (d postgresDialect) rebind(q string) string {
 	if r, ok := d.rebound.Load(q); ok {
 		return r.(string)

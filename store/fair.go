@@ -32,19 +32,19 @@ func inRiver(user string) string {
 // jobs, so a user with nothing queued goes to the front, and one with a
 // backlog takes its turn after the others'. It returns the River job id,
 // or 0 and the tag of a waiting job.
-func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now time.Time) (riverID, tag int64, err error) {
+func (s *Store) place(ctx context.Context, tx txn, jobID, userID string, now time.Time) (riverID, tag int64, err error) {
 	if !s.fair {
-		riverID, err = s.enqueue(ctx, tx, jobID)
+		riverID, err = s.enqueueJob(ctx, tx, jobID)
 		return riverID, 0, err
 	}
 	var head sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MIN(fair_tag) FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL`).Scan(&head); err != nil {
+	if err := tx.queryRow(ctx, `SELECT MIN(fair_tag) FROM aijobs_jobs WHERE river_id IS NULL AND finished_at IS NULL`).Scan(&head); err != nil {
 		return 0, 0, wrap(err, "read the head of the waiting jobs")
 	}
 	capped := false
 	if s.maxPerUser > 0 {
 		var n int
-		if err := tx.QueryRowContext(ctx, s.d.rebind(inRiver("?")), userID).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, inRiver("?"), userID).Scan(&n); err != nil {
 			return 0, 0, wrap(err, "count the jobs of user "+userID)
 		}
 		capped = n >= s.maxPerUser
@@ -55,26 +55,26 @@ func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now
 			return 0, 0, err
 		}
 		if room > 0 {
-			riverID, err = s.enqueue(ctx, tx, jobID)
+			riverID, err = s.enqueueJob(ctx, tx, jobID)
 			return riverID, 0, err
 		}
 		// Nothing waits: the clocks of users who were served meet here.
 		// Tags start at fairUnit, so no waiting job has tag 0 (NULL).
-		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COALESCE(MAX(finish_tag), ?) FROM aijobs_fair`), fairUnit).Scan(&head.Int64); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COALESCE(MAX(finish_tag), ?) FROM aijobs_fair`, fairUnit).Scan(&head.Int64); err != nil {
 			return 0, 0, wrap(err, "read the fair clocks")
 		}
 	}
 	var weight int64
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT weight FROM aijobs_users WHERE id = ?`), userID).Scan(&weight); err != nil {
+	if err := tx.queryRow(ctx, `SELECT weight FROM aijobs_users WHERE id = ?`, userID).Scan(&weight); err != nil {
 		return 0, 0, wrap(err, "read the weight of user "+userID)
 	}
 	step := int64(fairUnit) / max(weight, 1)
 	// One statement moves the user's clock: finish = max(finish, head) + step.
 	var finish int64
-	err = tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO aijobs_fair (user_id, finish_tag) VALUES (?, ?)
+	err = tx.queryRow(ctx, `INSERT INTO aijobs_fair (user_id, finish_tag) VALUES (?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET finish_tag = CASE WHEN aijobs_fair.finish_tag > excluded.finish_tag - ?
 			THEN aijobs_fair.finish_tag + ? ELSE excluded.finish_tag END
-		RETURNING finish_tag`), userID, head.Int64+step, step, step).Scan(&finish)
+		RETURNING finish_tag`, userID, head.Int64+step, step, step).Scan(&finish)
 	if err != nil {
 		return 0, 0, wrap(err, "move the fair clock of user "+userID)
 	}
@@ -83,20 +83,15 @@ func (s *Store) place(ctx context.Context, tx *sql.Tx, jobID, userID string, now
 
 // room is how many more jobs River may hold ready: what the live nodes run
 // at once, less the jobs River has ready (available) now.
-func (s *Store) room(ctx context.Context, q querier, now time.Time) (int, error) {
+func (s *Store) room(ctx context.Context, q runner, now time.Time) (int, error) {
 	var capacity, ready int
-	err := q.QueryRowContext(ctx, s.d.rebind(`SELECT
+	err := q.queryRow(ctx, `SELECT
 		(SELECT COALESCE(SUM(workers), 0) FROM aijobs_nodes WHERE expires_at > ?),
-		(SELECT COUNT(*) FROM river_job WHERE state = 'available' AND queue = 'default')`), now.UnixMicro()).Scan(&capacity, &ready)
+		(SELECT COUNT(*) FROM river_job WHERE state = 'available' AND queue = 'default')`, now.UnixMicro()).Scan(&capacity, &ready)
 	if err != nil {
 		return 0, wrap(err, "read the queue's room")
 	}
 	return capacity - ready, nil
-}
-
-// querier is what room reads with: the store's pool or a transaction.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Dispatch moves waiting jobs to River, in tag order — at most limit, and
@@ -114,11 +109,11 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, er
 	if room, err := s.room(ctx, s.r, now); err != nil || room <= 0 {
 		return 0, err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return 0, wrap(err, "begin dispatch")
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	room, err := s.room(ctx, tx, now)
 	if room = min(room, limit); err != nil || room <= 0 {
 		return 0, err
@@ -134,7 +129,7 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, er
 		WHERE n < ? ORDER BY fair_tag, created_at, id LIMIT ?`
 		args = []any{s.maxPerUser, room}
 	}
-	rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return 0, wrap(err, "read waiting jobs")
 	}
@@ -164,21 +159,21 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, limit int) (int, er
 	for _, id := range ids {
 		// Claim the job first: a job cancelled meanwhile, or claimed by a
 		// dispatcher on another node, is left alone.
-		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET river_id = 0 WHERE id = ? AND river_id IS NULL AND finished_at IS NULL`), id)
+		n, err := tx.exec(ctx, `UPDATE aijobs_jobs SET river_id = 0 WHERE id = ? AND river_id IS NULL AND finished_at IS NULL`, id)
 		if err != nil {
 			return 0, wrap(err, "claim job "+id)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if n == 0 {
 			continue
 		}
-		riverID, err := s.enqueue(ctx, tx, id)
+		riverID, err := s.enqueueJob(ctx, tx, id)
 		if err != nil {
 			return 0, fmt.Errorf("dispatch job %s: %w", id, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET river_id = ? WHERE id = ?`), riverID, id); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE aijobs_jobs SET river_id = ? WHERE id = ?`, riverID, id); err != nil {
 			return 0, wrap(err, "dispatch job "+id)
 		}
 		moved++
 	}
-	return moved, wrap(tx.Commit(), "commit dispatch")
+	return moved, wrap(tx.commit(), "commit dispatch")
 }

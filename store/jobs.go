@@ -18,6 +18,7 @@ var _ jobs.Store = (*Store)(nil)
 const jobColumns = `id, user_id, status, progress, seq, intent, attempt, user_key, result, error_code, error_message,
 	retry_at, tokens_in, tokens_out, created_at, started_at, finished_at, expires_at, node, webhook, reason, waiting_since`
 
+// scanner is a row to scan: a query's one row or rows' current one.
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(row scanner) (jobs.Job, error) {
@@ -68,19 +69,19 @@ func (s *Store) Create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 }
 
 func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Event, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	if nj.RequestKey != "" {
 		var id, hash string
-		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, body_hash FROM aijobs_jobs WHERE user_id = ? AND request_key = ?`), nj.Job.UserID, nj.RequestKey).Scan(&id, &hash)
+		err := tx.queryRow(ctx, `SELECT id, body_hash FROM aijobs_jobs WHERE user_id = ? AND request_key = ?`, nj.Job.UserID, nj.RequestKey).Scan(&id, &hash)
 		switch {
 		case err == nil && hash != nj.BodyHash:
 			return jobs.Job{}, nil, jobs.ErrIdempotency
 		case err == nil:
-			j, err := scanJob(tx.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`), id))
+			j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`, id))
 			return j, nil, err
 		case err != sql.ErrNoRows:
 			return jobs.Job{}, nil, err
@@ -109,14 +110,14 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	stamp(&j, &first)
 	// The row is written as of its first event, in one statement.
 	cols, args := stateColumns(j)
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_jobs (id, user_id, input, user_key, request_key, body_hash, created_at, river_id, fair_tag, webhook, `+strings.Join(cols, ", ")+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+strings.Repeat(", ?", len(args))+`)`),
+	_, err = tx.exec(ctx, `INSERT INTO aijobs_jobs (id, user_id, input, user_key, request_key, body_hash, created_at, river_id, fair_tag, webhook, `+strings.Join(cols, ", ")+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+strings.Repeat(", ?", len(args))+`)`,
 		append([]any{j.ID, j.UserID, nj.Input, boolInt(j.UserKey), requestKey, nj.BodyHash, j.CreatedAt.UnixMicro(), nullInt(riverID), nullInt(tag), webhook}, args...)...)
 	if err != nil {
 		return jobs.Job{}, nil, err
 	}
 	if nj.SealedKey != nil {
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_sealed_keys (job_id, sealed) VALUES (?, ?)`), j.ID, base64.StdEncoding.EncodeToString(nj.SealedKey)); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO aijobs_sealed_keys (job_id, sealed) VALUES (?, ?)`, j.ID, base64.StdEncoding.EncodeToString(nj.SealedKey)); err != nil {
 			return jobs.Job{}, nil, err
 		}
 	}
@@ -128,28 +129,26 @@ func (s *Store) create(ctx context.Context, nj jobs.NewJob) (jobs.Job, *jobs.Eve
 	if err := s.countRequest(ctx, tx, nj); err != nil {
 		return jobs.Job{}, nil, err
 	}
-	return j, &first, tx.Commit()
+	return j, &first, tx.commit()
 }
 
 // countRequest counts the submit against the user's day and refuses it when
 // a server-key request would go over quota.
-func (s *Store) countRequest(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) error {
+func (s *Store) countRequest(ctx context.Context, tx txn, nj jobs.NewJob) error {
 	if nj.Job.UserKey {
-		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, user_key_requests) VALUES (?, ?, 1)
-			ON CONFLICT (user_id, day) DO UPDATE SET user_key_requests = aijobs_usage.user_key_requests + 1`), nj.Job.UserID, nj.Day)
+		_, err := tx.exec(ctx, `INSERT INTO aijobs_usage (user_id, day, user_key_requests) VALUES (?, ?, 1)
+			ON CONFLICT (user_id, day) DO UPDATE SET user_key_requests = aijobs_usage.user_key_requests + 1`, nj.Job.UserID, nj.Day)
 		return err
 	}
 	// One statement counts the request and enforces the quota: over it, the
 	// update's condition fails and no row is touched.
-	res, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_usage (user_id, day, requests) SELECT ?, ?, 1 WHERE ? > 0
-		ON CONFLICT (user_id, day) DO UPDATE SET requests = aijobs_usage.requests + 1 WHERE aijobs_usage.requests < ?`),
+	n, err := tx.exec(ctx, `INSERT INTO aijobs_usage (user_id, day, requests) SELECT ?, ?, 1 WHERE ? > 0
+		ON CONFLICT (user_id, day) DO UPDATE SET requests = aijobs_usage.requests + 1 WHERE aijobs_usage.requests < ?`,
 		nj.Job.UserID, nj.Day, nj.Quota, nj.Quota)
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	if n == 0 {
 		return &jobs.Problem{Kind: jobs.KindLimited, Code: jobtype.CodeQuotaExceeded, Message: fmt.Sprintf("daily quota of %d requests used up; use your own key or wait for the reset", nj.Quota), RetryAfter: untilNextDay(time.Now())}
 	}
 	return nil
@@ -189,7 +188,7 @@ func stateColumns(j jobs.Job) (cols []string, args []any) {
 // record writes what follows from event ev of job j, whose row is already
 // as of ev: the event itself, at the user's next user seq (set in ev), the
 // end of a terminal job's sealed key and the webhook delivery.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Event) error {
+func (s *Store) record(ctx context.Context, tx txn, j jobs.Job, ev *jobs.Event) error {
 	// The stored data has no user seq: the column is the truth, and it is
 	// only known once the row is written.
 	data, err := json.Marshal(ev)
@@ -198,7 +197,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Eve
 	}
 	seq, seqArgs := s.d.userSeq(j.UserID)
 	args := append(append([]any{j.ID, j.Seq, j.UserID}, seqArgs...), string(ev.Type), string(data))
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, `+seq+`, ?, ?) RETURNING user_seq`),
+	if err := tx.queryRow(ctx, `INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES (?, ?, ?, `+seq+`, ?, ?) RETURNING user_seq`,
 		args...).Scan(&ev.UserSeq); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
@@ -206,7 +205,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Eve
 		return fmt.Errorf("count the user's event: %w", err)
 	}
 	if j.Terminal {
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_sealed_keys WHERE job_id = ?`), j.ID); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM aijobs_sealed_keys WHERE job_id = ?`, j.ID); err != nil {
 			return fmt.Errorf("delete sealed key: %w", err)
 		}
 	}
@@ -218,12 +217,12 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, j jobs.Job, ev *jobs.Eve
 
 // Update implements jobs.Store.
 func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Event, error)) (jobs.Job, jobs.Event, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "begin update of job "+id)
 	}
-	defer tx.Rollback()
-	j, err := scanJob(tx.QueryRowContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`+s.d.forUpdate()), id))
+	defer tx.rollback()
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE id = ?`+s.d.forUpdate(), id))
 	if err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "read job "+id)
 	}
@@ -233,13 +232,13 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*jobs.Job) (*jobs
 	}
 	stamp(&j, ev)
 	cols, args := stateColumns(j)
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_jobs SET `+strings.Join(cols, " = ?, ")+` = ? WHERE id = ?`), append(args, j.ID)...); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE aijobs_jobs SET `+strings.Join(cols, " = ?, ")+` = ? WHERE id = ?`, append(args, j.ID)...); err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
 	}
 	if err := s.record(ctx, tx, j, ev); err != nil {
 		return jobs.Job{}, jobs.Event{}, wrap(err, "update job "+id)
 	}
-	return j, *ev, wrap(tx.Commit(), "commit update of job "+id)
+	return j, *ev, wrap(tx.commit(), "commit update of job "+id)
 }
 
 // Job implements jobs.Store.
@@ -282,7 +281,7 @@ func (s *Store) queryJobs(ctx context.Context, q string, args ...any) ([]jobs.Jo
 	return scanJobs(rows)
 }
 
-func scanJobs(rows *sql.Rows) ([]jobs.Job, error) {
+func scanJobs(rows rows) ([]jobs.Job, error) {
 	defer rows.Close()
 	var out []jobs.Job
 	for rows.Next() {
@@ -346,23 +345,23 @@ func (s *Store) queryEvents(ctx context.Context, q string, args ...any) ([]jobs.
 // newest user seq (on PostgreSQL also some after it: see jobs.UserView).
 func (s *Store) UserView(ctx context.Context, userID string, limit int) (jobs.UserView, error) {
 	var v jobs.UserView
-	tx, err := s.r.BeginTx(ctx, s.d.snapshotRead())
+	tx, err := s.r.begin(ctx, s.d.snapshotRead())
 	if err != nil {
 		return v, wrap(err, "begin user view")
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	if v.Newest, err = s.d.newestUserSeq(ctx, tx, userID); err != nil {
 		return v, wrap(err, "read user's newest event")
 	}
 	var oldest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?`+s.visible()), userID).Scan(&oldest); err != nil {
+	if err := tx.queryRow(ctx, `SELECT MIN(user_seq) FROM aijobs_events WHERE user_id = ?`+s.visible(), userID).Scan(&oldest); err != nil {
 		return v, wrap(err, "read user's oldest event")
 	}
 	v.Oldest = v.Newest + 1
 	if oldest.Valid {
 		v.Oldest = oldest.Int64
 	}
-	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT `+jobColumns+` FROM aijobs_jobs WHERE user_id = ? AND finished_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`), userID, limit)
+	rows, err := tx.query(ctx, `SELECT `+jobColumns+` FROM aijobs_jobs WHERE user_id = ? AND finished_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`, userID, limit)
 	if err != nil {
 		return v, wrap(err, "read unfinished jobs")
 	}
@@ -419,11 +418,11 @@ func (s *Store) Usage(ctx context.Context, userID, day string) (jobs.Usage, erro
 
 // DeleteExpired implements jobs.Store.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return 0, wrap(err, "begin cleanup")
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	sel := `SELECT id FROM aijobs_jobs WHERE finished_at IS NOT NULL AND expires_at < ? ORDER BY expires_at LIMIT ?`
 	for _, q := range []string{
 		`DELETE FROM aijobs_events WHERE job_id IN (` + sel + `)`,
@@ -431,16 +430,15 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		`DELETE FROM aijobs_delivery_attempts WHERE delivery_id IN (SELECT id FROM aijobs_deliveries WHERE job_id IN (` + sel + `))`,
 		`DELETE FROM aijobs_deliveries WHERE job_id IN (` + sel + `)`,
 	} {
-		if _, err := tx.ExecContext(ctx, s.d.rebind(q), now.UnixMicro(), limit); err != nil {
+		if _, err := tx.exec(ctx, q, now.UnixMicro(), limit); err != nil {
 			return 0, wrap(err, "delete expired events")
 		}
 	}
-	res, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_jobs WHERE id IN (`+sel+`)`), now.UnixMicro(), limit)
+	n, err := tx.exec(ctx, `DELETE FROM aijobs_jobs WHERE id IN (`+sel+`)`, now.UnixMicro(), limit)
 	if err != nil {
 		return 0, wrap(err, "delete expired jobs")
 	}
-	n, _ := res.RowsAffected()
-	return int(n), wrap(tx.Commit(), "commit cleanup")
+	return int(n), wrap(tx.commit(), "commit cleanup")
 }
 
 // nullInt is NULL for 0, else n.

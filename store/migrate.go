@@ -61,7 +61,7 @@ func (s *Store) Migrate(ctx context.Context, first func(context.Context) error) 
 			return err
 		}
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+	if _, err := s.w.exec(ctx, `CREATE TABLE IF NOT EXISTS aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return wrap(err, "create migrations table")
 	}
 	for _, m := range ms {
@@ -73,30 +73,32 @@ func (s *Store) Migrate(ctx context.Context, first func(context.Context) error) 
 }
 
 func (s *Store) apply(ctx context.Context, m migration) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return wrap(err, "begin migration "+m.name)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM aijobs_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
+	if err := tx.queryRow(ctx, `SELECT count(*) FROM aijobs_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 		return wrap(err, "check migration "+m.name)
 	}
 	if n > 0 {
 		return nil
 	}
+	// Through the same runner as every query: on PostgreSQL a "?" would be
+	// rebound, so migrations have none.
 	for _, stmt := range strings.Split(m.sql, ";\n") {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := tx.exec(ctx, stmt); err != nil {
 			return wrap(err, "apply migration "+m.name)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_migrations (version, name, applied_at) VALUES (?, ?, ?)`), m.version, m.name, time.Now().UnixMicro()); err != nil {
+	if _, err := tx.exec(ctx, `INSERT INTO aijobs_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.version, m.name, time.Now().UnixMicro()); err != nil {
 		return wrap(err, "record migration "+m.name)
 	}
-	return wrap(tx.Commit(), "commit migration "+m.name)
+	return wrap(tx.commit(), "commit migration "+m.name)
 }
 
 // SchemaCurrent reports whether every embedded migration has been applied.
@@ -106,7 +108,7 @@ func (s *Store) SchemaCurrent(ctx context.Context) error {
 		return err
 	}
 	var v int
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM aijobs_migrations`).Scan(&v); err != nil {
+	if err := s.r.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM aijobs_migrations`).Scan(&v); err != nil {
 		return wrap(err, "read schema version")
 	}
 	if want := ms[len(ms)-1].version; v < want {

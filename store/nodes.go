@@ -12,8 +12,8 @@ import (
 // RegisterNode writes a new lease for node, which runs workers jobs at
 // once, expiring at expires.
 func (s *Store) RegisterNode(ctx context.Context, node string, workers int, now, expires time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_nodes (id, started_at, expires_at, workers) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`), node, now.UnixMicro(), expires.UnixMicro(), workers)
+	_, err := s.w.exec(ctx, `INSERT INTO aijobs_nodes (id, started_at, expires_at, workers) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`, node, now.UnixMicro(), expires.UnixMicro(), workers)
 	return wrap(err, "register node "+node)
 }
 
@@ -21,19 +21,15 @@ func (s *Store) RegisterNode(ctx context.Context, node string, workers int, now,
 // nothing, when the lease had already lapsed or was removed: the node was
 // declared dead and its attempts handed to others.
 func (s *Store) RenewNode(ctx context.Context, node string, now, expires time.Time) (bool, error) {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_nodes SET expires_at = ? WHERE id = ? AND expires_at > ?`),
+	n, err := s.w.exec(ctx, `UPDATE aijobs_nodes SET expires_at = ? WHERE id = ? AND expires_at > ?`,
 		expires.UnixMicro(), node, now.UnixMicro())
-	if err != nil {
-		return false, wrap(err, "renew lease of node "+node)
-	}
-	n, err := res.RowsAffected()
 	return n == 1, wrap(err, "renew lease of node "+node)
 }
 
 // RemoveNode deletes node's lease (a node that stops cleanly, or a dead
 // one whose attempts were handed back).
 func (s *Store) RemoveNode(ctx context.Context, node string) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`DELETE FROM aijobs_nodes WHERE id = ?`), node)
+	_, err := s.w.exec(ctx, `DELETE FROM aijobs_nodes WHERE id = ?`, node)
 	return wrap(err, "remove node "+node)
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ func TestUpgradeKeepsUserPositionsRising(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.w.ExecContext(ctx, `CREATE TABLE aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+	if _, err := st.w.exec(ctx, `CREATE TABLE aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
@@ -44,13 +43,13 @@ func TestUpgradeKeepsUserPositionsRising(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.w.ExecContext(ctx, `INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES ('job_old', 1, $1, $2, 'status', '{"job_id":"job_old","seq":1,"type":"status"}')`, u.ID, old); err != nil {
+	if _, err := st.w.exec(ctx, `INSERT INTO aijobs_events (job_id, seq, user_id, user_seq, type, data) VALUES ('job_old', 1, $1, $2, 'status', '{"job_id":"job_old","seq":1,"type":"status"}')`, u.ID, old); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Migrate(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
+	st.SetEnqueuer(func(context.Context, Tx, string) (int64, error) { return 0, nil })
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	_, first, err := st.Create(ctx, jobs.NewJob{
 		Job:   jobs.Job{Job: jobtype.Job{ID: "job_new", Status: jobs.StatusQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, UserID: u.ID},
@@ -63,9 +62,17 @@ func TestUpgradeKeepsUserPositionsRising(t *testing.T) {
 	if first.UserSeq <= old {
 		t.Fatalf("the first event after the upgrade has user seq %d, not above the old %d", first.UserSeq, old)
 	}
-	evs, err := st.UserEvents(ctx, u.ID, 0, 10)
-	if err != nil {
-		t.Fatal(err)
+	// The new event is handed out once no transaction that began before
+	// its commit is still running — in the whole cluster, which other
+	// tests share: wait for that.
+	var evs []jobs.Event
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if evs, err = st.UserEvents(ctx, u.ID, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) >= 2 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(evs) != 2 || evs[0].JobID != "job_old" || evs[1].JobID != "job_new" {
 		t.Fatalf("user events after the upgrade: %+v, want job_old's then job_new's", evs)

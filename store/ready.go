@@ -48,7 +48,7 @@ func (s *Store) CheckDatabase(ctx context.Context) error {
 		}
 	} else {
 		// The read pool: a busy writer is the pool check's business.
-		err = s.r.PingContext(ctx)
+		err = s.sqlR.PingContext(ctx)
 	}
 	if err != nil {
 		return notReady("", fmt.Errorf("ping database: %w", err))
@@ -88,7 +88,7 @@ func (s *Store) CheckPool(ctx context.Context) error {
 	for _, p := range []struct {
 		name string
 		db   *sql.DB
-	}{{"writer", s.w}, {"reader", s.r}} {
+	}{{"writer", s.sqlW}, {"reader", s.sqlR}} {
 		st := p.db.Stats()
 		if st.InUse < st.MaxOpenConnections {
 			continue

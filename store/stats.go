@@ -28,6 +28,6 @@ func (s *Store) Unfinished(ctx context.Context) (map[jobs.Status]int64, error) {
 	return out, wrap(rows.Err(), "count unfinished jobs")
 }
 
-// ReadDB is the pool that serves reads: on SQLite a read-only pool of its
-// own beside the one writer (DB), on PostgreSQL the same as DB.
-func (s *Store) ReadDB() *sql.DB { return s.r }
+// ReadDB is SQLite's pool that serves reads, a read-only pool of its own
+// beside the one writer (DB); nil on PostgreSQL, where reads go to Pool.
+func (s *Store) ReadDB() *sql.DB { return s.sqlR }

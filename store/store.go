@@ -34,20 +34,21 @@ const DefaultCallTimeout = 5 * time.Second
 type Store struct {
 	// w takes every write. On SQLite it has exactly one connection (the only
 	// way SQLite's writers never see "database is locked").
-	w *sql.DB
+	w db
 	// r serves reads: a read-only pool on SQLite (WAL lets readers run beside
 	// the writer), the same pool as w on PostgreSQL.
-	r *sql.DB
+	r db
+	// sqlW and sqlR are SQLite's database/sql pools under w and r. On
+	// PostgreSQL sqlW is a database/sql view of pool for tools and tests
+	// (DB), which the store itself never uses, and sqlR is nil.
+	sqlW, sqlR *sql.DB
 	// pool is the pgx pool on PostgreSQL, nil on SQLite.
 	pool *pgxpool.Pool
 	d    dialect
-	// stmts caches prepared read statements by query (the SQLite driver
-	// would otherwise parse every query again: most of a poll's cost).
-	stmts sync.Map // string → *sql.Stmt
 	// enqueue inserts the River job for a new aijobs job in the same
 	// transaction and returns its id. Set by the queue with SetEnqueuer
 	// before use.
-	enqueue func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)
+	enqueue func(ctx context.Context, tx Tx, jobID string) (int64, error)
 	// fair is set when new jobs wait their turn between users, and
 	// maxPerUser caps one user's jobs in River (SetFairShare).
 	fair       bool
@@ -55,7 +56,7 @@ type Store struct {
 	// enqueueDelivery inserts the River job of a new webhook delivery in
 	// the transaction of the event it delivers. Set with
 	// SetDeliveryEnqueuer before use.
-	enqueueDelivery func(ctx context.Context, tx *sql.Tx, deliveryID string) error
+	enqueueDelivery func(ctx context.Context, tx Tx, deliveryID string) error
 	// calls bounds every call into the database and remembers the last
 	// write that failed, for the readiness checks.
 	calls *calls
@@ -97,7 +98,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	r := sql.OpenDB(connector{Connector: rc, calls: c})
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &Store{w: w, r: r, d: sqliteDialect{}, calls: c}, nil
+	return &Store{w: &sqlDB{db: w}, r: &sqlDB{db: r, stmts: new(sync.Map)}, sqlW: w, sqlR: r, d: sqliteDialect{}, calls: c}, nil
 }
 
 func openPostgres(ctx context.Context, url string) (*Store, error) {
@@ -116,18 +117,30 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	c := newCalls()
-	db := sql.OpenDB(connector{Connector: stdlib.GetPoolConnector(pool), calls: c, writer: true})
-	return &Store{w: db, r: db, pool: pool, d: postgresDialect{rebound: new(sync.Map)}, calls: c}, nil
+	d := postgresDialect{rebound: new(sync.Map)}
+	p := &pgxDB{pool: pool, calls: c, rebind: d.rebind}
+	return &Store{w: p, r: p, sqlW: stdlib.OpenDBFromPool(pool), pool: pool, d: d, calls: c}, nil
 }
 
 // SetEnqueuer sets the function that inserts the River job of a new aijobs
-// job inside the submit transaction and returns the River job's id.
-func (s *Store) SetEnqueuer(f func(ctx context.Context, tx *sql.Tx, jobID string) (int64, error)) {
+// job inside the submit transaction tx and returns the River job's id.
+func (s *Store) SetEnqueuer(f func(ctx context.Context, tx Tx, jobID string) (int64, error)) {
 	s.enqueue = f
 }
 
-// DB is the write pool, for River's database/sql drivers.
-func (s *Store) DB() *sql.DB { return s.w }
+// enqueueJob inserts the River job of aijobs job jobID in tx.
+func (s *Store) enqueueJob(ctx context.Context, tx txn, jobID string) (riverID int64, err error) {
+	err = tx.river(ctx, func(ctx context.Context) error {
+		riverID, err = s.enqueue(ctx, tx, jobID)
+		return err
+	})
+	return riverID, err
+}
+
+// DB is SQLite's write pool, for River's database/sql driver. On
+// PostgreSQL it is a database/sql view of Pool for tools and tests: the
+// store's queries and River's go to Pool directly.
+func (s *Store) DB() *sql.DB { return s.sqlW }
 
 // Pool is the pgx pool on PostgreSQL (nil on SQLite), for River's pgx driver
 // and the LISTEN/NOTIFY notifier.
@@ -136,63 +149,27 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Postgres reports whether the store is on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pool != nil }
 
-// read prepares (once) and returns the statement of a read query, written
-// with portable "?" placeholders, on SQLite's read pool.
-func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return st.(*sql.Stmt), nil
-	}
-	st, err := s.r.PrepareContext(ctx, s.d.rebind(query))
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
-}
-
-// queryRow runs a read query that returns one row. On PostgreSQL pgx
-// already caches prepared statements per connection, so the query goes as
-// it is.
+// queryRow runs a read query that returns one row, on the read pool (on
+// SQLite prepared once; on PostgreSQL pgx caches prepared statements per
+// connection).
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
-	if s.pool != nil {
-		return s.r.QueryRowContext(ctx, s.d.rebind(query), args...)
-	}
-	st, err := s.read(ctx, query)
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(ctx, args...)
+	return s.r.queryRow(ctx, query, args...)
 }
 
-// query runs a read query (prepared once on SQLite, like queryRow).
-func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s.pool != nil {
-		return s.r.QueryContext(ctx, s.d.rebind(query), args...)
-	}
-	st, err := s.read(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+// query runs a read query on the read pool, like queryRow.
+func (s *Store) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return s.r.query(ctx, query, args...)
 }
-
-// errRow is a row whose query could not even be prepared.
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 // Close closes every pool.
 func (s *Store) Close() error {
-	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
-	err := s.w.Close()
-	if s.r != s.w {
-		err = errors.Join(err, s.r.Close())
-	}
+	var err error
 	if s.pool != nil {
-		s.pool.Close()
+		err = s.sqlW.Close() // the view, before the pool under it
+	}
+	err = errors.Join(err, s.w.close())
+	if s.r != s.w {
+		err = errors.Join(err, s.r.close())
 	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for raw connections
 
 	"github.com/aijobs/aijobs/jobs"
+	"github.com/aijobs/aijobs/jobtype"
 )
 
 // pgURL is the PostgreSQL the tests use; AIJOBS_TEST_POSTGRES overrides it.
@@ -389,11 +390,11 @@ func TestDiskFull(t *testing.T) {
 	st := openStore(t, "")
 	ctx := context.Background()
 	var pages int
-	if err := st.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+	if err := st.sqlW.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
 	// The writer has one connection: the limit stays on it.
-	if _, err := st.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
+	if _, err := st.sqlW.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -411,7 +412,7 @@ func TestDiskFull(t *testing.T) {
 	if err := st.CheckDatabase(ctx); err != nil {
 		t.Errorf("database check on a full database (reads work): %v", err)
 	}
-	if _, err := st.w.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
+	if _, err := st.sqlW.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := st.EnsureUser(ctx, "room again", 5); err != nil {
@@ -430,7 +431,7 @@ func TestCheckPool(t *testing.T) {
 		t.Fatalf("idle pool: %v", err)
 	}
 	// The SQLite writer has one connection: take it.
-	c, err := st.w.Conn(ctx)
+	c, err := st.sqlW.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,4 +489,87 @@ func TestCheckDatabase(t *testing.T) {
 		}
 		t.Logf("public: %q; log: %v", p.Message, err)
 	})
+}
+
+// TestEnqueuerTx: the enqueuer gets the submit's own transaction, on SQLite
+// as a *sql.Tx and on PostgreSQL as a pgx.Tx: what it writes there commits
+// with the job, and a failed enqueue rolls back both.
+func TestEnqueuerTx(t *testing.T) {
+	forBothStores(t, func(t *testing.T, st *Store) {
+		ctx := context.Background()
+		if err := st.Migrate(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		u, _, err := st.EnsureUser(ctx, "eve", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fail := errors.New("no room in River")
+		st.SetEnqueuer(func(ctx context.Context, tx Tx, jobID string) (int64, error) {
+			// A row of the enqueuer's own, written with the driver's
+			// transaction the way River's insert is.
+			q, args := `INSERT INTO aijobs_nodes (id, started_at, expires_at, workers) VALUES (?, 0, 0, 0)`, []any{"node_" + jobID}
+			var err error
+			switch {
+			case st.Postgres() && tx.Pgx() != nil && tx.SQL() == nil:
+				_, err = tx.Pgx().Exec(ctx, pgPlaceholders(q), args...)
+			case !st.Postgres() && tx.SQL() != nil && tx.Pgx() == nil:
+				_, err = tx.SQL().ExecContext(ctx, q, args...)
+			default:
+				t.Errorf("enqueuer's Tx on postgres=%v: SQL %v, Pgx %v", st.Postgres(), tx.SQL(), tx.Pgx())
+			}
+			if err == nil && jobID == "job_fail" {
+				err = fail
+			}
+			return 7, err
+		})
+		now := time.Now().UTC()
+		nj := func(id string) jobs.NewJob {
+			return jobs.NewJob{Job: jobs.Job{UserID: u.ID, Job: jobtype.Job{ID: id, Status: jobs.StatusQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}},
+				First: jobs.Event{Event: jobtype.Event{Type: jobs.EventStatus, At: now, Status: jobs.StatusQueued}}, Input: "x", Day: "2026-12-01", Quota: 100}
+		}
+		if _, _, err := st.Create(ctx, nj("job_ok")); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if _, _, err := st.Create(ctx, nj("job_fail")); !errors.Is(err, fail) {
+			t.Fatalf("create whose enqueue fails: %v, want %v", err, fail)
+		}
+		live, lapsed, err := st.Nodes(ctx, now)
+		if err != nil || len(live) != 0 || fmt.Sprint(lapsed) != "[node_job_ok]" {
+			t.Errorf("the enqueuers' rows: %v %v, %v; want only node_job_ok's", live, lapsed, err)
+		}
+		if _, err := st.Job(ctx, "job_fail"); !errors.Is(err, jobs.ErrNotFound) {
+			t.Errorf("the job whose enqueue failed: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestEnqueuerDeadline: on PostgreSQL, where River's insert runs on the pgx
+// transaction outside the store's own statements, it has the store's
+// deadline too: an insert that hangs fails the submit with ErrUnavailable
+// and fails the writes check.
+func TestEnqueuerDeadline(t *testing.T) {
+	t.Parallel()
+	url, _ := newDB(t)
+	st := openStore(t, url)
+	ctx := context.Background()
+	u, _, err := st.EnsureUser(ctx, "hang", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.calls.timeout.Store(int64(300 * time.Millisecond))
+	st.SetEnqueuer(func(ctx context.Context, _ Tx, _ string) (int64, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	now := time.Now().UTC()
+	start := time.Now()
+	_, _, err = st.Create(ctx, jobs.NewJob{Job: jobs.Job{UserID: u.ID, Job: jobtype.Job{ID: "job_hang", Status: jobs.StatusQueued, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}},
+		First: jobs.Event{Event: jobtype.Event{Type: jobs.EventStatus, At: now, Status: jobs.StatusQueued}}, Input: "x", Day: "2026-12-01", Quota: 100})
+	if el := time.Since(start); !errors.Is(err, jobs.ErrUnavailable) || el > 3*time.Second {
+		t.Fatalf("submit whose River insert hangs: %v after %v, want ErrUnavailable after ~300ms", err, el)
+	}
+	if p := jobs.ProblemOf(st.CheckWrites(ctx)); p == nil || !strings.Contains(p.Message, "did not answer in time") {
+		t.Errorf("writes check after a River insert past its deadline: %v", p)
+	}
 }

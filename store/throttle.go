@@ -31,34 +31,34 @@ func (s *Store) Throttle(ctx context.Context, key string, fn func(now time.Time,
 }
 
 func (s *Store) throttleTx(ctx context.Context, key string, fn func(now time.Time, st *throttle.State) bool) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_provider_limits (key) VALUES (?) ON CONFLICT (key) DO NOTHING`), key); err != nil {
+	defer tx.rollback()
+	if _, err := tx.exec(ctx, `INSERT INTO aijobs_provider_limits (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, key); err != nil {
 		return err
 	}
-	_, st, err := scanThrottle(tx.QueryRowContext(ctx, s.d.rebind(`SELECT 0, `+throttleColumns+` FROM aijobs_provider_limits WHERE key = ?`+s.d.forUpdate()), key), false)
+	_, st, err := scanThrottle(tx.queryRow(ctx, `SELECT 0, `+throttleColumns+` FROM aijobs_provider_limits WHERE key = ?`+s.d.forUpdate(), key), false)
 	if err != nil {
 		return err
 	}
 	// The clock is read once the row is locked: a caller that waited for
 	// the lock does not decide on a time before the previous one's.
 	var micros int64
-	if err := tx.QueryRowContext(ctx, `SELECT `+s.d.nowMicros()).Scan(&micros); err != nil {
+	if err := tx.queryRow(ctx, `SELECT `+s.d.nowMicros()).Scan(&micros); err != nil {
 		return err
 	}
 	if !fn(time.UnixMicro(micros).UTC(), &st) {
-		return tx.Commit()
+		return tx.commit()
 	}
-	_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_provider_limits SET request_tat = ?, token_tat = ?, paused_until = ?, pause_reason = ?,
-		failures = ?, circuit_open = ?, probe_until = ? WHERE key = ?`),
+	_, err = tx.exec(ctx, `UPDATE aijobs_provider_limits SET request_tat = ?, token_tat = ?, paused_until = ?, pause_reason = ?,
+		failures = ?, circuit_open = ?, probe_until = ? WHERE key = ?`,
 		micros0(st.RequestTAT), micros0(st.TokenTAT), micros0(st.PausedUntil), st.PauseReason, st.Failures, boolInt(st.Open), micros0(st.ProbeUntil), key)
 	if err != nil {
 		return err
 	}
-	return tx.Commit()
+	return tx.commit()
 }
 
 // scanThrottle reads a state row; with now, its first column is the

@@ -17,34 +17,34 @@ var _ auth.Store = (*Store)(nil)
 // EnsureUser returns the user called name, creating it with dailyQuota if it
 // does not exist. A dailyQuota >= 0 also updates an existing user's quota.
 func (s *Store) EnsureUser(ctx context.Context, name string, dailyQuota int64) (u jobs.User, created bool, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return u, false, wrap(err, "begin ensure user")
 	}
-	defer tx.Rollback()
-	err = tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE name = ?`), name).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
+	defer tx.rollback()
+	err = tx.queryRow(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	switch {
 	case err == sql.ErrNoRows:
 		u = jobs.User{ID: "usr_" + rand.Text()[:20], Name: name, DailyQuota: max(dailyQuota, 0), Weight: 1}
 		if dailyQuota < 0 {
 			u.DailyQuota = 100
 		}
-		_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_users (id, name, daily_quota, created_at) VALUES (?, ?, ?, ?)`), u.ID, u.Name, u.DailyQuota, time.Now().UnixMicro())
+		_, err = tx.exec(ctx, `INSERT INTO aijobs_users (id, name, daily_quota, created_at) VALUES (?, ?, ?, ?)`, u.ID, u.Name, u.DailyQuota, time.Now().UnixMicro())
 		created = true
 	case err == nil && dailyQuota >= 0 && dailyQuota != u.DailyQuota:
 		u.DailyQuota = dailyQuota
-		_, err = tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET daily_quota = ? WHERE id = ?`), dailyQuota, u.ID)
+		_, err = tx.exec(ctx, `UPDATE aijobs_users SET daily_quota = ? WHERE id = ?`, dailyQuota, u.ID)
 	}
 	if err != nil {
 		return u, false, wrap(err, "ensure user "+name)
 	}
-	return u, created, wrap(tx.Commit(), "commit user "+name)
+	return u, created, wrap(tx.commit(), "commit user "+name)
 }
 
 // CountUsers says how many users exist (0 on a new database).
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM aijobs_users`).Scan(&n)
+	err := s.r.queryRow(ctx, `SELECT count(*) FROM aijobs_users`).Scan(&n)
 	return n, wrap(err, "count users")
 }
 
@@ -82,38 +82,26 @@ func (s *Store) Users(ctx context.Context, after string, limit int) ([]jobs.User
 
 // SetWeight implements auth.Store.
 func (s *Store) SetWeight(ctx context.Context, userID string, weight int64) (jobs.User, error) {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET weight = ? WHERE id = ?`), weight, userID)
+	n, err := s.w.exec(ctx, `UPDATE aijobs_users SET weight = ? WHERE id = ?`, weight, userID)
 	if err != nil {
 		return jobs.User{}, wrap(err, "set weight")
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	if n == 0 {
 		return jobs.User{}, jobs.ErrNotFound
 	}
 	var u jobs.User
-	err = s.w.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`), userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
+	err = s.w.queryRow(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`, userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	return u, wrap(err, "read user")
 }
 
 // SetQuota implements auth.Store.
 func (s *Store) SetQuota(ctx context.Context, userID string, dailyQuota int64) (jobs.User, error) {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET daily_quota = ? WHERE id = ?`), dailyQuota, userID)
-	if err != nil {
+	if err := affectedOne(s.w.exec(ctx, `UPDATE aijobs_users SET daily_quota = ? WHERE id = ?`, dailyQuota, userID)); err != nil {
 		return jobs.User{}, wrap(err, "set quota")
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return jobs.User{}, wrap(cmpErr(err, sql.ErrNoRows), "set quota")
-	}
 	var u jobs.User
-	err = s.w.QueryRowContext(ctx, s.d.rebind(`SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`), userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
+	err := s.w.queryRow(ctx, `SELECT id, name, daily_quota, weight FROM aijobs_users WHERE id = ?`, userID).Scan(&u.ID, &u.Name, &u.DailyQuota, &u.Weight)
 	return u, wrap(err, "read user")
-}
-
-// cmpErr returns err, or def when err is nil.
-func cmpErr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
 }
 
 // tokenColumns are the columns scanToken reads, of aijobs_tokens t joined
@@ -138,7 +126,7 @@ func scanToken(row scanner) (auth.Token, jobs.User, error) {
 
 // AddToken implements auth.Store.
 func (s *Store) AddToken(ctx context.Context, t auth.Token, hash string) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_tokens (hash, id, user_id, name, admin, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.w.exec(ctx, `INSERT INTO aijobs_tokens (hash, id, user_id, name, admin, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		hash, t.ID, t.UserID, t.Name, boolInt(t.Admin), t.CreatedAt.UnixMicro(), nullMicros(t.ExpiresAt))
 	return wrap(err, "add token")
 }
@@ -209,25 +197,25 @@ func (s *Store) TokenStates(ctx context.Context, ids []string) ([]auth.Token, er
 
 // RevokeToken implements auth.Store.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (auth.Token, error) {
-	if _, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), at.UnixMicro(), id); err != nil {
+	if _, err := s.w.exec(ctx, `UPDATE aijobs_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, at.UnixMicro(), id); err != nil {
 		return auth.Token{}, wrap(err, "revoke token")
 	}
-	t, _, err := scanToken(s.w.QueryRowContext(ctx, s.d.rebind(`SELECT `+tokenColumns+` FROM aijobs_tokens t JOIN aijobs_users u ON u.id = t.user_id WHERE t.id = ?`), id))
+	t, _, err := scanToken(s.w.queryRow(ctx, `SELECT `+tokenColumns+` FROM aijobs_tokens t JOIN aijobs_users u ON u.id = t.user_id WHERE t.id = ?`, id))
 	return t, wrap(err, "read revoked token")
 }
 
 // TouchTokens implements auth.Store.
 func (s *Store) TouchTokens(ctx context.Context, ids []string, at, before time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return wrap(err, "begin touch tokens")
 	}
-	defer tx.Rollback()
-	q := s.d.rebind(`UPDATE aijobs_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+	defer tx.rollback()
+	q := `UPDATE aijobs_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, q, at.UnixMicro(), id, before.UnixMicro()); err != nil {
+		if _, err := tx.exec(ctx, q, at.UnixMicro(), id, before.UnixMicro()); err != nil {
 			return wrap(err, "touch token")
 		}
 	}
-	return wrap(tx.Commit(), "commit touch tokens")
+	return wrap(tx.commit(), "commit touch tokens")
 }

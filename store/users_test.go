@@ -35,7 +35,7 @@ func forBothStores(t *testing.T, f func(t *testing.T, st *Store)) {
 func TestTokensMigration(t *testing.T) {
 	forBothStores(t, func(t *testing.T, st *Store) {
 		ctx := context.Background()
-		if _, err := st.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		if _, err := st.w.exec(ctx, `CREATE TABLE IF NOT EXISTS aijobs_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 			t.Fatal(err)
 		}
 		ms, err := migrations()
@@ -52,11 +52,11 @@ func TestTokensMigration(t *testing.T) {
 		// A user and a token as the old schema had them (today's code
 		// reads columns it did not have).
 		u := jobs.User{ID: "usr_old", Name: "old", DailyQuota: 7}
-		if _, err := st.w.ExecContext(ctx, st.d.rebind(`INSERT INTO aijobs_users (id, name, daily_quota, created_at) VALUES (?, ?, ?, ?)`), u.ID, u.Name, u.DailyQuota, time.Now().UnixMicro()); err != nil {
+		if _, err := st.w.exec(ctx, `INSERT INTO aijobs_users (id, name, daily_quota, created_at) VALUES (?, ?, ?, ?)`, u.ID, u.Name, u.DailyQuota, time.Now().UnixMicro()); err != nil {
 			t.Fatal(err)
 		}
 		const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-		if _, err := st.w.ExecContext(ctx, st.d.rebind(`INSERT INTO aijobs_tokens (hash, user_id, created_at) VALUES (?, ?, ?)`), hash, u.ID, time.Now().UnixMicro()); err != nil {
+		if _, err := st.w.exec(ctx, `INSERT INTO aijobs_tokens (hash, user_id, created_at) VALUES (?, ?, ?)`, hash, u.ID, time.Now().UnixMicro()); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Migrate(ctx, nil); err != nil {

@@ -20,7 +20,7 @@ import (
 
 // SetDeliveryEnqueuer sets the function that inserts the River job of a new
 // webhook delivery inside the transaction of its event.
-func (s *Store) SetDeliveryEnqueuer(f func(ctx context.Context, tx *sql.Tx, deliveryID string) error) {
+func (s *Store) SetDeliveryEnqueuer(f func(ctx context.Context, tx Tx, deliveryID string) error) {
 	s.enqueueDelivery = f
 }
 
@@ -37,7 +37,7 @@ func encodeWebhook(w *jobs.Webhook) (any, error) {
 
 // jobWebhook is the webhook of a job being created: its own or its user's
 // default. It needs the user's secret.
-func (s *Store) jobWebhook(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) (*jobs.Webhook, error) {
+func (s *Store) jobWebhook(ctx context.Context, tx txn, nj jobs.NewJob) (*jobs.Webhook, error) {
 	if nj.Webhook == nil && !nj.DefaultWebhook {
 		return nil, nil
 	}
@@ -45,7 +45,7 @@ func (s *Store) jobWebhook(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) (*jo
 		def       sql.NullString
 		hasSecret int
 	)
-	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT webhook, CASE WHEN webhook_secret IS NULL THEN 0 ELSE 1 END FROM aijobs_users WHERE id = ?`),
+	err := tx.queryRow(ctx, `SELECT webhook, CASE WHEN webhook_secret IS NULL THEN 0 ELSE 1 END FROM aijobs_users WHERE id = ?`,
 		nj.Job.UserID).Scan(&def, &hasSecret)
 	if err != nil {
 		return nil, fmt.Errorf("read user webhook: %w", err)
@@ -66,7 +66,7 @@ func (s *Store) jobWebhook(ctx context.Context, tx *sql.Tx, nj jobs.NewJob) (*jo
 // addDelivery queues the delivery of ev when j's webhook wants it: a
 // delivery row carrying the snapshot, and its River job, in tx. Progress is
 // coalesced to one delivery per jobs.ProgressEvery.
-func (s *Store) addDelivery(ctx context.Context, tx *sql.Tx, j jobs.Job, ev jobs.Event) error {
+func (s *Store) addDelivery(ctx context.Context, tx txn, j jobs.Job, ev jobs.Event) error {
 	event, ok := j.Webhook.Wants(ev.Type)
 	if !ok {
 		return nil
@@ -80,7 +80,7 @@ func (s *Store) addDelivery(ctx context.Context, tx *sql.Tx, j jobs.Job, ev jobs
 	}
 	if event == jobs.EventProgress {
 		var last sql.NullInt64
-		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT MAX(created_at) FROM aijobs_deliveries WHERE job_id = ? AND event = ?`), j.ID, string(event)).Scan(&last)
+		err := tx.queryRow(ctx, `SELECT MAX(created_at) FROM aijobs_deliveries WHERE job_id = ? AND event = ?`, j.ID, string(event)).Scan(&last)
 		if err != nil {
 			return fmt.Errorf("last progress delivery: %w", err)
 		}
@@ -93,12 +93,12 @@ func (s *Store) addDelivery(ctx context.Context, tx *sql.Tx, j jobs.Job, ev jobs
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
 	id := "msg_" + strings.ToLower(rand.Text())
-	_, err = tx.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_deliveries (id, job_id, seq, user_id, event, url, body, state, created_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, j.ID, j.Seq, j.UserID, string(event), j.Webhook.URL, string(body), string(jobs.DeliveryPending), at.UnixMicro(), at.UnixMicro())
+	_, err = tx.exec(ctx, `INSERT INTO aijobs_deliveries (id, job_id, seq, user_id, event, url, body, state, created_at, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, j.ID, j.Seq, j.UserID, string(event), j.Webhook.URL, string(body), string(jobs.DeliveryPending), at.UnixMicro(), at.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
-	return s.enqueueDelivery(ctx, tx, id)
+	return tx.river(ctx, func(ctx context.Context) error { return s.enqueueDelivery(ctx, tx, id) })
 }
 
 // asStored is j with its times as the store keeps them (microseconds), so
@@ -166,8 +166,8 @@ func (s *Store) Delivery(ctx context.Context, id string) (jobs.Delivery, error) 
 
 // StartTry records that try n of a delivery starts at.
 func (s *Store) StartTry(ctx context.Context, id string, n int, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO aijobs_delivery_attempts (delivery_id, n, started_at) VALUES (?, ?, ?)
-		ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at`), id, n, at.UnixMicro())
+	_, err := s.w.exec(ctx, `INSERT INTO aijobs_delivery_attempts (delivery_id, n, started_at) VALUES (?, ?, ?)
+		ON CONFLICT (delivery_id, n) DO UPDATE SET started_at = excluded.started_at`, id, n, at.UnixMicro())
 	return wrap(err, "record try of delivery "+id)
 }
 
@@ -176,13 +176,13 @@ func (s *Store) StartTry(ctx context.Context, id string, n int, at time.Time) er
 // failed or dead: a second worker of the same delivery, after a rescue,
 // does not undo the first one's outcome).
 func (s *Store) FinishTry(ctx context.Context, id string, r jobs.TryResult) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.begin(ctx, txOptions{})
 	if err != nil {
 		return wrap(err, "begin try of delivery "+id)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	code, errText := nullInt(r.StatusCode), nullString(r.Error)
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_delivery_attempts SET duration_us = ?, status_code = ?, error = ? WHERE delivery_id = ? AND n = ?`),
+	if _, err := tx.exec(ctx, `UPDATE aijobs_delivery_attempts SET duration_us = ?, status_code = ?, error = ? WHERE delivery_id = ? AND n = ?`,
 		r.Duration.Microseconds(), code, errText, id, r.N); err != nil {
 		return wrap(err, "record try of delivery "+id)
 	}
@@ -192,11 +192,11 @@ func (s *Store) FinishTry(ctx context.Context, id string, r jobs.TryResult) erro
 	} else {
 		finished = r.At.UnixMicro()
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_deliveries SET state = ?, status_code = ?, error = ?, next_attempt_at = ?, finished_at = ? WHERE id = ? AND state = ?`),
+	if _, err := tx.exec(ctx, `UPDATE aijobs_deliveries SET state = ?, status_code = ?, error = ?, next_attempt_at = ?, finished_at = ? WHERE id = ? AND state = ?`,
 		string(r.State), code, errText, next, finished, id, string(jobs.DeliveryPending)); err != nil {
 		return wrap(err, "record try of delivery "+id)
 	}
-	return wrap(tx.Commit(), "commit try of delivery "+id)
+	return wrap(tx.commit(), "commit try of delivery "+id)
 }
 
 // Deliveries reads a job's deliveries, in event order, with their tries.
@@ -256,7 +256,7 @@ func (s *Store) Deliveries(ctx context.Context, jobID string) ([]jobs.Delivery, 
 // WebhookSecret reads a user's sealed webhook secret (nil: none yet).
 func (s *Store) WebhookSecret(ctx context.Context, userID string) ([]byte, error) {
 	var sealed sql.NullString
-	err := s.w.QueryRowContext(ctx, s.d.rebind(`SELECT webhook_secret FROM aijobs_users WHERE id = ?`), userID).Scan(&sealed)
+	err := s.w.queryRow(ctx, `SELECT webhook_secret FROM aijobs_users WHERE id = ?`, userID).Scan(&sealed)
 	if err != nil {
 		return nil, wrap(err, "read webhook secret")
 	}
@@ -273,8 +273,8 @@ func (s *Store) WebhookSecret(ctx context.Context, userID string) ([]byte, error
 // SetWebhookSecret stores a user's sealed webhook secret, replacing the
 // one before.
 func (s *Store) SetWebhookSecret(ctx context.Context, userID string, sealed []byte) error {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET webhook_secret = ? WHERE id = ?`), base64.StdEncoding.EncodeToString(sealed), userID)
-	return wrap(affectedOne(res, err), "store webhook secret")
+	return wrap(affectedOne(s.w.exec(ctx, `UPDATE aijobs_users SET webhook_secret = ? WHERE id = ?`, base64.StdEncoding.EncodeToString(sealed), userID)),
+		"store webhook secret")
 }
 
 // SetUserWebhook sets (nil: clears) a user's default webhook, used by the
@@ -284,8 +284,7 @@ func (s *Store) SetUserWebhook(ctx context.Context, userID string, w *jobs.Webho
 	if err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE aijobs_users SET webhook = ? WHERE id = ?`), v, userID)
-	return wrap(affectedOne(res, err), "store default webhook")
+	return wrap(affectedOne(s.w.exec(ctx, `UPDATE aijobs_users SET webhook = ? WHERE id = ?`, v, userID)), "store default webhook")
 }
 
 // UserWebhook reads a user's default webhook (nil: none).
@@ -301,15 +300,10 @@ func (s *Store) UserWebhook(ctx context.Context, userID string) (*jobs.Webhook, 
 	return w, json.Unmarshal([]byte(v.String), w)
 }
 
-// affectedOne turns an update that touched no row into sql.ErrNoRows.
-func affectedOne(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+// affectedOne turns an update that touched no row (n) into sql.ErrNoRows.
+func affectedOne(n int64, err error) error {
+	if err == nil && n == 0 {
 		return sql.ErrNoRows
 	}
-	return nil
+	return err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -22,9 +21,9 @@ func TestDeliveries(t *testing.T) {
 		if err := st.Migrate(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
-		st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 1, nil })
+		st.SetEnqueuer(func(context.Context, Tx, string) (int64, error) { return 1, nil })
 		var queued []string
-		st.SetDeliveryEnqueuer(func(_ context.Context, _ *sql.Tx, id string) error { queued = append(queued, id); return nil })
+		st.SetDeliveryEnqueuer(func(_ context.Context, _ Tx, id string) error { queued = append(queued, id); return nil })
 		u, _, err := st.EnsureUser(ctx, "wes", 100)
 		if err != nil {
 			t.Fatal(err)
@@ -132,14 +131,14 @@ func TestDeliveries(t *testing.T) {
 		}
 
 		// Expiry takes the deliveries and their tries.
-		if _, err := st.w.ExecContext(ctx, st.d.rebind(`UPDATE aijobs_jobs SET expires_at = ? WHERE id = ?`), now.Add(-time.Minute).UnixMicro(), "job_a"); err != nil {
+		if _, err := st.w.exec(ctx, `UPDATE aijobs_jobs SET expires_at = ? WHERE id = ?`, now.Add(-time.Minute).UnixMicro(), "job_a"); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := st.DeleteExpired(ctx, now, 10); err != nil || n != 1 {
 			t.Fatalf("DeleteExpired = %d, %v", n, err)
 		}
 		var left int
-		st.w.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM aijobs_deliveries WHERE job_id = 'job_a') + (SELECT COUNT(*) FROM aijobs_delivery_attempts)`).Scan(&left)
+		st.w.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM aijobs_deliveries WHERE job_id = 'job_a') + (SELECT COUNT(*) FROM aijobs_delivery_attempts)`).Scan(&left)
 		if left != 0 {
 			t.Errorf("%d delivery rows left after the job expired", left)
 		}

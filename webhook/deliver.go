@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -141,9 +140,10 @@ func New(cfg Config) (*Webhooks, error) {
 func (w *Webhooks) Register(ws *river.Workers) { river.AddWorker(ws, w) }
 
 // Enqueuer returns the store's delivery enqueuer: it inserts a delivery's
-// River job with insert (the queue's InsertTx), in the event's transaction.
-func Enqueuer(insert func(context.Context, *sql.Tx, river.JobArgs, *river.InsertOpts) error) func(context.Context, *sql.Tx, string) error {
-	return func(ctx context.Context, tx *sql.Tx, id string) error {
+// River job with insert (the queue's InsertTx), in the event's transaction
+// tx (a store.Tx).
+func Enqueuer[Tx any](insert func(context.Context, Tx, river.JobArgs, *river.InsertOpts) error) func(context.Context, Tx, string) error {
+	return func(ctx context.Context, tx Tx, id string) error {
 		opts := Args{}.InsertOpts()
 		return insert(ctx, tx, Args{DeliveryID: id}, &opts)
 	}

@@ -44,7 +44,7 @@ func Store(t testing.TB, db string, first func(context.Context, *store.Store) er
 		t.Fatalf("migrate the test store: %v", err)
 	}
 	if first == nil {
-		st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
+		st.SetEnqueuer(func(context.Context, store.Tx, string) (int64, error) { return 0, nil })
 	}
 	return st
 }

@@ -46,8 +46,8 @@ type riverResult struct {
 type aijobsResult struct {
 	rate, seconds, submitS, cpuS float64
 	clientCPU, pgCPU, wallCPU    float64 // CPU of this process, of all postgres processes, and of the machine
-	dbWaitS, dbWaits             float64 // time and count of waits for a connection of the write pool (database/sql)
-	idleClosed                   float64 // write-pool connections closed because more than MaxIdleConns were idle
+	dbWaitS, dbWaits             float64 // time and count of waits for a connection of the write pool (SQLite's database/sql, PostgreSQL's pgx pool)
+	churn                        float64 // SQLite: write-pool connections closed because more than MaxIdleConns were idle; PostgreSQL: connections the pgx pool opened
 	events                       int64
 	limited                      int64
 	failed                       int64
@@ -89,8 +89,12 @@ func main() {
 			r.aijobs.limited, r.aijobs.failed, r.aijobs.cpuS, r.aijobs.rate/r.river.Rate)
 		log.Printf("round %d %s: CPU during the aijobs run (%.2fs, 2 cores = %.1f core-s): aijobs server %.1fs, benchmark client %.1fs, postgres %.1fs, whole machine %.1fs",
 			round, *kind, r.aijobs.seconds, 2*r.aijobs.seconds, r.aijobs.cpuS, r.aijobs.clientCPU, r.aijobs.pgCPU, r.aijobs.wallCPU)
-		log.Printf("round %d %s: waits for a write-pool connection: %.0f (%.1f per job), %.1f s in all (%.1f ms per job); connections closed as surplus idle: %.0f (%.2f per job)",
-			round, *kind, r.aijobs.dbWaits, r.aijobs.dbWaits/float64(*n), r.aijobs.dbWaitS, r.aijobs.dbWaitS/float64(*n)*1e3, r.aijobs.idleClosed, r.aijobs.idleClosed/float64(*n))
+		churn := "connections closed as surplus idle"
+		if *kind == "postgres" {
+			churn = "connections opened"
+		}
+		log.Printf("round %d %s: waits for a write-pool connection: %.0f (%.1f per job), %.1f s in all (%.1f ms per job); %s: %.0f (%.2f per job)",
+			round, *kind, r.aijobs.dbWaits, r.aijobs.dbWaits/float64(*n), r.aijobs.dbWaitS, r.aijobs.dbWaitS/float64(*n)*1e3, churn, r.aijobs.churn, r.aijobs.churn/float64(*n))
 		if r.rStats != nil && r.aStats != nil {
 			per := func(s *benchutil.PGStats) string {
 				f := float64(*n)
@@ -279,7 +283,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	cpu0 := benchutil.CPUSeconds(srv.Pid())
 	self0, pg0, machine0 := benchutil.CPUSeconds(os.Getpid()), benchutil.CPUOfCommand("postgres"), benchutil.MachineCPUSeconds()
 	wait0, waits0 := dbWait(srv.URL)
-	closed0, _ := benchutil.Metric(srv.URL+"/metrics", `go_sql_max_idle_closed_total{db_name="aijobs"}`)
+	churn0 := dbChurn(srv.URL)
 	if *profBin != "" {
 		srv.Cmd.Process.Signal(syscall.SIGUSR1)
 	}
@@ -320,7 +324,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	cpu := benchutil.CPUSeconds(srv.Pid()) - cpu0
 	self1, pg1, machine1 := benchutil.CPUSeconds(os.Getpid()), benchutil.CPUOfCommand("postgres"), benchutil.MachineCPUSeconds()
 	wait1, waits1 := dbWait(srv.URL)
-	closed1, _ := benchutil.Metric(srv.URL+"/metrics", `go_sql_max_idle_closed_total{db_name="aijobs"}`)
+	churn1 := dbChurn(srv.URL)
 	cancel() // end the streams before the server goes
 	if *profBin != "" {
 		srv.Cmd.Process.Signal(syscall.SIGUSR2)
@@ -328,7 +332,7 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	}
 	res := aijobsResult{rate: float64(*n) / elapsed.Seconds(), seconds: elapsed.Seconds(), submitS: submitted.Seconds(), cpuS: cpu,
 		events: events.Load(), limited: limited.Load(), failed: failed.Load(),
-		clientCPU: self1 - self0, pgCPU: pg1 - pg0, wallCPU: machine1 - machine0, dbWaitS: wait1 - wait0, dbWaits: waits1 - waits0, idleClosed: closed1 - closed0}
+		clientCPU: self1 - self0, pgCPU: pg1 - pg0, wallCPU: machine1 - machine0, dbWaitS: wait1 - wait0, dbWaits: waits1 - waits0, churn: churn1 - churn0}
 	if pg == nil {
 		return res, nil
 	}
@@ -340,10 +344,28 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 	return res, &d
 }
 
-// dbWait reads database/sql's wait statistics of aijobs' write pool from
-// /metrics: total seconds and count of waits for a free connection.
+// dbWait reads the wait statistics of aijobs' write pool from /metrics
+// (database/sql's on SQLite, the pgx pool's on PostgreSQL): total seconds
+// and count of waits for a free connection.
 func dbWait(base string) (seconds, count float64) {
+	if *kind == "postgres" {
+		seconds, _ = benchutil.Metric(base+"/metrics", `aijobs_db_pool_acquire_wait_seconds_total`)
+		count, _ = benchutil.Metric(base+"/metrics", `aijobs_db_pool_acquire_waits_total`)
+		return seconds, count
+	}
 	seconds, _ = benchutil.Metric(base+"/metrics", `go_sql_wait_duration_seconds_total{db_name="aijobs"}`)
 	count, _ = benchutil.Metric(base+"/metrics", `go_sql_wait_count_total{db_name="aijobs"}`)
 	return seconds, count
+}
+
+// dbChurn reads how many connections of aijobs' write pool came and went
+// from /metrics: on SQLite those database/sql closed as surplus idle, on
+// PostgreSQL those the pgx pool opened (it keeps idle ones open).
+func dbChurn(base string) float64 {
+	name := `go_sql_max_idle_closed_total{db_name="aijobs"}`
+	if *kind == "postgres" {
+		name = `aijobs_db_pool_new_conns_total`
+	}
+	v, _ := benchutil.Metric(base+"/metrics", name)
+	return v
 }
