@@ -45,7 +45,7 @@ func startNode(t *testing.T, url string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetEnqueuer(func(context.Context, *sql.Tx, string) (int64, error) { return 0, nil })
+	st.SetEnqueuer(func(context.Context, store.Tx, string) (int64, error) { return 0, nil })
 	keys, err := secret.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
