@@ -191,7 +191,9 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 			if time.Now().After(deadline) {
 				return ErrSlow
 			}
-			if !sleep(ctx, wait) {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
@@ -246,18 +248,6 @@ func (s *Service) WatchUser(ctx context.Context, userID string, opts WatchOption
 // visibleWait bounds how long a user stream waits for the log to hand out
 // an event it was told of (see WatchUser).
 const visibleWait = 2 * time.Second
-
-// sleep waits d or until ctx ends, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // heartbeat returns the wheel that beats every interval, shared by all the
 // streams of that interval: one timer for all, not a ticker each.
