@@ -357,8 +357,14 @@ describe('web dashboard', { skip, timeout: 15 * 60e3 }, () => {
     // the same attempt (a working status with the reason). Either way the output starts over.
     for (const [marker, attempt] of [['[[offline:flaky]]', 2], ['[[offline:invalid]]', 1]]) {
       await page.evaluate(() => { window.__retrySamples.length = 0; });
+      const before = (await page.locator('#job-id').textContent()).trim();
       await page.getByLabel('Your request').fill(`A SMART goal for swimming a mile ${marker}`);
       await page.getByRole('button', { name: 'Submit' }).click();
+      // The page still shows the job before, completed too: wait for the new one first.
+      await page.waitForFunction((old) => {
+        const id = document.querySelector('#job-id')?.textContent.trim();
+        return Boolean(id) && id !== old;
+      }, before, { timeout: 30e3 });
       await waitForText(page, '#job-status', /^completed$/, 60e3);
       await waitForText(page, '#job-transport', /^Finished \(live stream closed\)\.$/, 10e3);
       const id = (await page.locator('#job-id').textContent()).trim();
