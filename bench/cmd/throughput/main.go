@@ -63,6 +63,7 @@ var (
 	users     = flag.Int("users", 500, "users submitting (the submit limit is 10/s, burst 20, per user)")
 	subs      = flag.Int("submitters", 64, "concurrent submit requests")
 	workers   = flag.Int("workers", 50, "workers (aijobs --workers, River MaxWorkers)")
+	pool      = flag.Int("pool", 0, "aijobs' PostgreSQL pool size (pool_max_conns in its URL; 0: its default, 20)")
 	rate      = flag.Float64("submit-rate", 0, "aijobs --submit-rate and --submit-burst, for few users (0: the server's default, 10/s, burst 20)")
 	rounds    = flag.Int("rounds", 2, "rounds")
 	runTimout = flag.Duration("timeout", 5*time.Minute, "give up on one run after")
@@ -193,6 +194,9 @@ func runAijobs(round int) (aijobsResult, *benchutil.PGStats) {
 		args = append(args, "--submit-rate", r, "--submit-burst", r)
 	}
 	if pg != nil {
+		if *pool > 0 {
+			url += fmt.Sprintf("&pool_max_conns=%d", *pool)
+		}
 		args = append(args, "--database-url", url)
 	}
 	server, pre := *bin, []string(nil)
