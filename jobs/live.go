@@ -157,13 +157,6 @@ func (l *live) trust(ok bool) {
 	l.lru.Init()
 }
 
-// len says how many entries (tombstones included) are held.
-func (l *live) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lru.Len()
-}
-
 // set stores an entry in front, evicting the least recently used one
 // beyond max. Must be called with mu held.
 func (l *live) set(id string, seq int64, snap *Snapshot, at time.Time) {

@@ -165,18 +165,33 @@ func TestLiveOtherNodesChange(t *testing.T) {
 	}
 }
 
+// TestLiveStalenessIsBounded: a node that missed another node's change
+// answers the new version once LiveFor has passed — a short one, and the
+// default (jobs.DefaultLiveFor) that users get.
 func TestLiveStalenessIsBounded(t *testing.T) {
 	t.Parallel()
-	lb := setupLive(t, jobs.Config{LiveFor: 100 * time.Millisecond})
-	j := lb.running(t)
-	lb.poll(t, lb.b, j.ID)
-	next, err := lb.a.Report(context.Background(), j.ID, 1, jobs.IntentGeneral, "text", 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if got, _ := lb.poll(t, lb.b, j.ID); got.Seq != next.Seq {
-		t.Fatalf("after LiveFor, node b still answers seq %d, want %d", got.Seq, next.Seq)
+	for _, tt := range []struct {
+		name  string
+		cfg   jobs.Config
+		bound time.Duration
+	}{
+		{"100ms", jobs.Config{LiveFor: 100 * time.Millisecond}, 100 * time.Millisecond},
+		{"default", jobs.Config{}, jobs.DefaultLiveFor},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lb := setupLive(t, tt.cfg)
+			j := lb.running(t)
+			lb.poll(t, lb.b, j.ID)
+			next, err := lb.a.Report(context.Background(), j.ID, 1, jobs.IntentGeneral, "text", 30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(tt.bound)
+			if got, _ := lb.poll(t, lb.b, j.ID); got.Seq != next.Seq {
+				t.Fatalf("after %v, node b still answers seq %d, want %d", tt.bound, got.Seq, next.Seq)
+			}
+		})
 	}
 }
 

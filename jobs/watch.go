@@ -19,17 +19,13 @@ var ErrSlow = errors.New("subscriber fell behind")
 // through the node's snapshots (Snapshot), so a long-poll of a job this
 // node holds costs no read, however it ends.
 func (s *Service) Wait(ctx context.Context, userID, jobID string, since int64, timeout time.Duration) (*Snapshot, error) {
-	snap, err := s.Snapshot(ctx, userID, jobID)
-	if err != nil || snap.Job.Seq > since || snap.Job.Terminal || timeout <= 0 {
-		return snap, err
-	}
+	// Subscribed before the one look: a change after the look is heard. A
+	// change is kept (or, from another node, its old version dropped)
+	// before it is published, so the look finds any change before it.
 	sub := s.broker.Subscribe(userID, jobID)
 	defer sub.Close()
-	// Look again now that we are subscribed: a change between the first
-	// look and the subscription would otherwise be missed until the
-	// timeout. A change is kept (or, from another node, its old version
-	// dropped) before it is published, so this look finds it.
-	if snap, err = s.Snapshot(ctx, userID, jobID); err != nil || snap.Job.Seq > since {
+	snap, err := s.Snapshot(ctx, userID, jobID)
+	if err != nil || snap.Job.Seq > since || snap.Job.Terminal || timeout <= 0 {
 		return snap, err
 	}
 	t := time.NewTimer(timeout)
@@ -96,11 +92,11 @@ func (s *Service) Watch(ctx context.Context, userID, jobID string, opts WatchOpt
 	// The reads and the first sends run aside: the goroutine that then
 	// follows for hours keeps a small stack.
 	err := aside.Do(func() error {
-		if _, err := s.Get(ctx, userID, jobID); err != nil {
-			return err
-		}
+		// Subscribed first, then one read, scoped to the owner: a change
+		// between the two is in the log and the subscription both, and
+		// another user's job is a miss like an unknown one.
 		sub = s.broker.Subscribe(userID, jobID)
-		j, err := s.store.Job(ctx, jobID)
+		j, err := s.store.UserJob(ctx, userID, jobID)
 		if err != nil {
 			return err
 		}
